@@ -1,0 +1,43 @@
+"""Errors that say where propagation went wrong.
+
+Every failure inside a propagator is reported against the node it happened at,
+so a person looking at a 100-step loop knows which step, which site and which
+propagator to look at.
+"""
+from __future__ import annotations
+
+
+class PlanError(ValueError):
+    """A plan names an unknown site or propagator, or gives a bad option."""
+
+
+class PropagationError(RuntimeError):
+    """A propagator failed at a node; names the site, instance and propagator.
+
+    Attributes stay machine-readable so that the lab can highlight the node.
+    """
+
+    def __init__(self, message: str, *, site: str, instance: int, propagator: str,
+                 phase: str = "", iteration: int | None = None):
+        self.site = site
+        self.instance = instance
+        self.propagator = propagator
+        self.phase = phase
+        self.iteration = iteration
+        where = f"site '{site}' instance {instance} (propagator {propagator}"
+        if phase:
+            where += f", {phase} pass"
+        if iteration is not None:
+            where += f", iteration {iteration}"
+        where += ")"
+        super().__init__(f"{where}: {message}")
+
+    def as_dict(self) -> dict:
+        """Plain data for a UI: what failed and where."""
+        return {"message": str(self), "site": self.site, "instance": self.instance,
+                "propagator": self.propagator, "phase": self.phase,
+                "iteration": self.iteration}
+
+
+class NonFiniteError(PropagationError):
+    """A message or gradient at a node holds NaN or infinity."""

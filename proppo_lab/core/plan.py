@@ -1,0 +1,201 @@
+"""Plans: which propagator serves which site, as plain JSON-able data.
+
+A plan lives outside the program, so the same program runs under any plan and a
+UI can edit, save and share one::
+
+    {"state": "TP"}
+    {"state": {"propagator": "TP", "options": {"every": 5},
+               "instances": {"0": "RP", "99": {"propagator": "LR"}}}}
+
+Plans are immutable; :meth:`Plan.assign` returns a new one. Names and options
+are checked when the plan is built, before anything runs; site names are
+checked against the sites a program is known to have (:meth:`Plan.check_sites`).
+"""
+from __future__ import annotations
+
+import difflib
+import json
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Mapping
+
+from . import registry
+from .errors import PlanError
+
+_SPEC_KEYS = {"propagator", "options", "instances"}
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A propagator name with validated options (defaults filled in)."""
+
+    propagator: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self):
+        object.__setattr__(self, "options", MappingProxyType(dict(self.options)))
+
+    @property
+    def key(self) -> tuple:
+        """Hashable identity: equal keys share one propagator object."""
+        return (self.propagator, tuple(sorted(self.options.items())))
+
+    def to_json(self, defaults: bool = False):
+        entry = registry.get(self.propagator)
+        given = {k: v for k, v in self.options.items()
+                 if defaults or v != entry.options[k].default}
+        return {"propagator": self.propagator, "options": given} if given else self.propagator
+
+
+def parse_spec(raw: Any, where: str, *, allow_instances: bool = False) -> tuple[Spec, dict]:
+    """Turn ``"TP"`` or ``{"propagator": ..., "options": ...}`` into a Spec.
+
+    Returns the spec and the raw ``instances`` mapping (empty when not allowed).
+    """
+    if isinstance(raw, Spec):
+        return raw, {}
+    if isinstance(raw, str):
+        return Spec(raw, registry.check(raw, None, where)), {}
+    if not isinstance(raw, Mapping):
+        raise PlanError(f"{where}: expected a propagator name or a mapping with 'propagator', "
+                        f"got {type(raw).__name__}")
+    unknown = set(raw) - (_SPEC_KEYS if allow_instances else _SPEC_KEYS - {"instances"})
+    if unknown:
+        raise PlanError(f"{where}: unknown key(s) {sorted(unknown)}; "
+                        f"expected {sorted(_SPEC_KEYS if allow_instances else _SPEC_KEYS - {'instances'})}")
+    if "propagator" not in raw:
+        raise PlanError(f"{where}: missing 'propagator'")
+    name = raw["propagator"]
+    if not isinstance(name, str):
+        raise PlanError(f"{where}: 'propagator' must be a string, got {type(name).__name__}")
+    options = raw.get("options") or {}
+    if not isinstance(options, Mapping):
+        raise PlanError(f"{where}: 'options' must be a mapping, got {type(options).__name__}")
+    instances = raw.get("instances") or {}
+    if not isinstance(instances, Mapping):
+        raise PlanError(f"{where}: 'instances' must be a mapping of instance index to propagator")
+    return Spec(name, registry.check(name, options, where)), dict(instances)
+
+
+def _instance_index(key: Any, where: str) -> int:
+    if isinstance(key, bool):
+        raise PlanError(f"{where}: instance index must be an integer, got {key!r}")
+    if isinstance(key, int):
+        index = key
+    elif isinstance(key, str) and key.strip().isdigit():
+        index = int(key)
+    else:
+        raise PlanError(f"{where}: instance index must be a non-negative integer, got {key!r}")
+    if index < 0:
+        raise PlanError(f"{where}: instance index must be non-negative, got {index}")
+    return index
+
+
+@dataclass(frozen=True)
+class SitePlan:
+    spec: Spec
+    instances: Mapping[int, Spec] = field(default_factory=dict)
+
+    def __post_init__(self):
+        object.__setattr__(self, "instances", MappingProxyType(dict(self.instances)))
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Site name -> propagator, with optional per-instance overrides."""
+
+    sites: Mapping[str, SitePlan] = field(default_factory=dict)
+
+    def __post_init__(self):
+        object.__setattr__(self, "sites", MappingProxyType(dict(self.sites)))
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any] | None) -> "Plan":
+        if raw is None:
+            return cls()
+        if isinstance(raw, Plan):
+            return raw
+        if not isinstance(raw, Mapping):
+            raise PlanError(f"a plan must be a mapping of site name to propagator, "
+                            f"got {type(raw).__name__}")
+        sites = {}
+        for site, value in raw.items():
+            if not isinstance(site, str) or not site:
+                raise PlanError(f"plan: site names must be non-empty strings, got {site!r}")
+            where = f"plan site '{site}'"
+            spec, instances = parse_spec(value, where, allow_instances=True)
+            overrides = {}
+            for key, inst_raw in instances.items():
+                index = _instance_index(key, where)
+                overrides[index], _ = parse_spec(inst_raw, f"{where} instance {index}")
+            sites[site] = SitePlan(spec, overrides)
+        return cls(sites)
+
+    @classmethod
+    def from_json(cls, text: str) -> "Plan":
+        try:
+            raw = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise PlanError(f"plan JSON is not valid: {err}") from None
+        return cls.from_dict(raw)
+
+    def to_dict(self) -> dict:
+        out = {}
+        for site, sp in self.sites.items():
+            if not sp.instances:
+                out[site] = sp.spec.to_json()
+                continue
+            item = sp.spec.to_json()
+            item = dict(item) if isinstance(item, dict) else {"propagator": item}
+            item["instances"] = {str(i): s.to_json() for i, s in sorted(sp.instances.items())}
+            out[site] = item
+        return out
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    def spec_for(self, site: str, instance: int) -> Spec | None:
+        """The spec assigned to this instance, or None when the default applies."""
+        sp = self.sites.get(site)
+        if sp is None:
+            return None
+        return sp.instances.get(instance, sp.spec)
+
+    def assign(self, site: str, propagator: str, options: Mapping[str, Any] | None = None,
+               instance: int | None = None) -> "Plan":
+        """A new plan with ``site`` (or one instance of it) served by ``propagator``."""
+        where = f"plan site '{site}'" + ("" if instance is None else f" instance {instance}")
+        spec = Spec(propagator, registry.check(propagator, options, where))
+        sites = dict(self.sites)
+        if instance is None:
+            old = sites.get(site)
+            sites[site] = SitePlan(spec, old.instances if old else {})
+        else:
+            index = _instance_index(instance, where)
+            old = sites.get(site)
+            if old is None:
+                raise PlanError(f"{where}: assign the site before overriding one instance")
+            sites[site] = SitePlan(old.spec, {**old.instances, index: spec})
+        return Plan(sites)
+
+    def clear(self, site: str, instance: int | None = None) -> "Plan":
+        """A new plan without the site's assignment (or without one override)."""
+        sites = dict(self.sites)
+        if site not in sites:
+            return self
+        if instance is None:
+            del sites[site]
+        else:
+            sp = sites[site]
+            sites[site] = SitePlan(sp.spec, {i: s for i, s in sp.instances.items() if i != instance})
+        return Plan(sites)
+
+    def check_sites(self, known: "set[str] | list[str]", what: str = "the program") -> None:
+        """Reject sites the program does not have, suggesting the closest name."""
+        known = set(known)
+        for site in self.sites:
+            if site not in known:
+                close = difflib.get_close_matches(site, sorted(known), n=1)
+                hint = f"; did you mean '{close[0]}'?" if close else ""
+                raise PlanError(f"plan names site '{site}', which {what} does not have "
+                                f"(sites: {', '.join(sorted(known)) or 'none'}){hint}")

@@ -1,0 +1,123 @@
+"""The propagator registry: names a plan can use, with what a UI needs to show them.
+
+It lives in ``core`` because the manager resolves plan names through it; the
+built-in propagators in ``proppo_lab.propagators`` register themselves here
+exactly as a user's own propagator does, through :func:`register`.
+"""
+from __future__ import annotations
+
+import inspect
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+from .errors import PlanError
+from .options import Option, validate_options
+
+NODE_KINDS = ("sample", "forward")
+_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
+_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]{0,31}$")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A registered propagator: how to build it and how to present it."""
+
+    name: str
+    display: str
+    colour: str
+    doc: str
+    options: Mapping[str, Option]
+    kinds: tuple[str, ...]
+    factory: Callable[..., Any] = field(repr=False)
+    builtin: bool = False
+
+    def build(self, options: Mapping[str, Any]):
+        """A propagator object for already-validated options."""
+        prop = self.factory(**options)
+        prop.entry = self
+        prop.options = dict(options)
+        return prop
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "display": self.display, "colour": self.colour,
+                "doc": self.doc, "kinds": list(self.kinds), "builtin": self.builtin,
+                "options": {k: o.to_json() for k, o in self.options.items()}}
+
+
+_REGISTRY: dict[str, Entry] = {}
+
+
+def register(name: str, *, display: str | None = None, colour: str = "#888888",
+             doc: str | None = None, options: Mapping[str, Option] | None = None,
+             kinds: tuple[str, ...] = ("sample",), replace: bool = False,
+             _builtin: bool = False):
+    """Register a propagator class, or a function returning a propagator.
+
+    Used as a decorator::
+
+        @pl.register("LRclip", colour="#aa3377", options={"clip": pl.Option("float", 1.0, min=0)})
+        class ClippedLR(pl.propagators.LR): ...
+
+    The decorated callable is called with the validated options as keyword
+    arguments. ``kinds`` says which nodes it can serve ("sample", "forward").
+    """
+    if not _NAME.match(name):
+        raise ValueError(f"propagator name {name!r} must start with a letter and use "
+                         "letters, digits, '_' or '-' (at most 32 characters)")
+    if not _COLOUR.match(colour):
+        raise ValueError(f"propagator {name!r}: colour must look like '#1f77b4', got {colour!r}")
+    bad = [k for k in kinds if k not in NODE_KINDS]
+    if bad or not kinds:
+        raise ValueError(f"propagator {name!r}: kinds must be drawn from {NODE_KINDS}, got {kinds!r}")
+    schema = dict(options or {})
+    for key, opt in schema.items():
+        if not isinstance(opt, Option):
+            raise TypeError(f"propagator {name!r}: option {key!r} must be a pl.Option")
+
+    def decorate(factory):
+        if name in _REGISTRY and not replace:
+            raise ValueError(f"a propagator named {name!r} is already registered; "
+                             "pass replace=True to redefine it")
+        text = doc if doc is not None else inspect.cleandoc(factory.__doc__ or "")
+        _REGISTRY[name] = Entry(name=name, display=display or name, colour=colour.lower(),
+                                doc=text, options=schema, kinds=tuple(kinds),
+                                factory=factory, builtin=_builtin)
+        return factory
+
+    return decorate
+
+
+def unregister(name: str) -> None:
+    """Remove a user's propagator (built-ins stay)."""
+    entry = _REGISTRY.get(name)
+    if entry is None:
+        raise KeyError(f"no propagator named {name!r}")
+    if entry.builtin:
+        raise ValueError(f"{name!r} is built in and cannot be unregistered")
+    del _REGISTRY[name]
+
+
+def get(name: str) -> Entry:
+    try:
+        return _REGISTRY[name]
+    except (KeyError, TypeError):
+        raise PlanError(f"unknown propagator {name!r}; registered: {', '.join(names())}") from None
+
+
+def names() -> list[str]:
+    return list(_REGISTRY)
+
+
+def entries() -> list[Entry]:
+    return list(_REGISTRY.values())
+
+
+def catalogue() -> list[dict]:
+    """Every registered propagator as JSON: the palette a UI shows."""
+    return [e.to_json() for e in _REGISTRY.values()]
+
+
+def check(name: str, options: Mapping[str, Any] | None, where: str) -> dict:
+    """Validate a propagator name and its options; returns options with defaults."""
+    return validate_options(get(name).options, options, f"{where} ({name})")

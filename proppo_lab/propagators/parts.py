@@ -1,0 +1,188 @@
+"""Parts from which propagators are assembled.
+
+A :class:`Composite` propagator draws the node's value, lets each *part* store
+what it needs, hands the program a detached copy, and on the way back sums the
+parts' gradient terms, either with fixed weights or mixed by inverse variance::
+
+    LR = Composite([ScoreFunction(baseline="loo")], draw="sample")
+    TP = Composite([Pathwise(), ScoreFunction()], mix="inverse_variance")
+
+A part gives ``(tensors, grads)`` pairs for autograd: the pathwise part gives
+the drawn value with the gradient that reached it; the score-function part
+gives the log-density with the (baselined) cost-to-go.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import torch
+
+from ..core import per_particle
+from ..core.manager import BackwardPass, ForwardPass
+from ..core.node import Node
+from ..core.propagator import Propagator
+from . import baselines
+
+Terms = tuple[list[torch.Tensor], list[torch.Tensor]]
+
+
+def draw(node: Node, how: str) -> torch.Tensor:
+    """The node's value: a reparameterised or plain sample, or a forward node's input."""
+    if node.dist is None:
+        return node.inputs[0]
+    dist = node.dist
+    if how == "rsample":
+        if not dist.has_rsample:
+            raise ValueError(f"{type(dist).__name__} has no reparameterised sampler (rsample); "
+                             "use a score-function propagator such as LR")
+        return dist.rsample()
+    with torch.no_grad():
+        return dist.sample()
+
+
+def per_particle_sum(x: torch.Tensor) -> torch.Tensor:
+    """Sum over everything but the particle dimension: (particles, ...) -> (particles,)."""
+    return x.reshape(x.shape[0], -1).sum(1) if x.dim() > 1 else x
+
+
+class Part:
+    reads_grad = False
+
+    def forward(self, node: Node, x: torch.Tensor, fp: ForwardPass) -> None:
+        """Store what ``terms`` will need."""
+
+    def terms(self, node: Node, bp: BackwardPass) -> Terms:
+        raise NotImplementedError
+
+
+class Pathwise(Part):
+    """The reparameterisation part: the gradient that reached the value flows through it."""
+
+    reads_grad = True
+
+    def terms(self, node, bp):
+        return [node.saved["value"]], [bp.grad(node)]
+
+
+class ScoreFunction(Part):
+    """The likelihood-ratio part: (cost-to-go - baseline) times d log p.
+
+    ``density(node, x)`` gives the distribution whose log-density is used; by
+    default the node's own distribution.
+    """
+
+    def __init__(self, baseline: str = "loo", options: dict[str, Any] | None = None,
+                 density: Callable[[Node, torch.Tensor], Any] | None = None):
+        self.baseline = baselines.get(baseline)
+        self.baseline_name = baseline
+        self.options = dict(options or {})
+        self.density = density
+
+    def forward(self, node, x, fp):
+        if self.density is not None:
+            dist = self.density(node, x)
+        elif node.dist is not None:
+            dist = node.dist
+        else:
+            raise ValueError("a score-function estimator needs a distribution; "
+                             f"'{node.site}' is a {node.kind} node")
+        node.saved["logp"] = per_particle_sum(dist.log_prob(x.detach()))
+
+    def terms(self, node, bp):
+        cost = bp.cost(node)
+        if cost is None:
+            return [], []
+        b = self.baseline(cost, bp.state(node), self.options)
+        bp.note(node, "baseline", b)
+        return [node.saved["logp"]], [(cost - b) / cost.shape[0]]
+
+
+class Composite(Propagator):
+    """A propagator assembled from parts.
+
+    ``draw``: "rsample" or "sample" (ignored at forward nodes, whose value is
+    given). ``mix``: "sum" adds the parts' terms (times ``weights``);
+    "inverse_variance" weighs them by the inverse of the variance of their
+    per-particle contributions to the named parameters, recomputed every
+    ``every`` instances (reused for the instances in between).
+    """
+
+    def __init__(self, parts: Sequence[Part], *, draw: str = "rsample", mix: str = "sum",
+                 weights: Sequence[float] | None = None, every: int = 1, directions: int = 64):
+        if not parts:
+            raise ValueError("a composite propagator needs at least one part")
+        if mix not in ("sum", "inverse_variance"):
+            raise ValueError(f"mix must be 'sum' or 'inverse_variance', got {mix!r}")
+        if draw not in ("rsample", "sample"):
+            raise ValueError(f"draw must be 'rsample' or 'sample', got {draw!r}")
+        if any(isinstance(p, Pathwise) for p in parts) and draw != "rsample":
+            raise ValueError("a pathwise part needs draw='rsample'")
+        self.parts = list(parts)
+        self.draw = draw
+        self.mix = mix
+        self.weights = list(weights) if weights is not None else [1.0] * len(self.parts)
+        if len(self.weights) != len(self.parts):
+            raise ValueError("give one weight per part")
+        self.every = every
+        self.directions = directions
+        self.reads_grad = any(p.reads_grad for p in self.parts)
+
+    def forward(self, node: Node, fp: ForwardPass) -> torch.Tensor:
+        x = draw(node, self.draw)
+        node.saved["value"] = x
+        for part in self.parts:
+            part.forward(node, x, fp)
+        return fp.detach(node, x, grad=self.reads_grad)
+
+    def backward(self, node: Node, bp: BackwardPass) -> None:
+        terms = [part.terms(node, bp) for part in self.parts]
+        if self.mix == "inverse_variance":
+            weights = self._mixing_weights(node, bp, terms)
+        else:
+            weights = self.weights
+        for w, (tensors, grads) in zip(weights, terms):
+            bp.backprop(node, tensors, [w * g for g in grads])
+
+    def _mixing_weights(self, node, bp, terms) -> list:
+        live = [i for i, (tensors, _) in enumerate(terms) if tensors]
+        if len(live) < 2:  # nothing to weigh: the one live part takes it all
+            return [1.0] * len(terms)
+        memo = bp.scratch.setdefault((id(self), node.site), {})
+        if memo.get("left", 0) > 0 and len(memo["weights"]) == len(terms):
+            memo["left"] -= 1
+            weights = memo["weights"]
+        else:
+            variances = self._variances(node, bp, terms)
+            inverse = [1.0 / v.clamp_min(torch.finfo(v.dtype).tiny) if v is not None else None
+                       for v in variances]
+            total = sum(i for i in inverse if i is not None)
+            weights = [torch.nan_to_num(i / total, nan=0.0) if i is not None else 0.0
+                       for i in inverse]
+            memo.update(weights=weights, left=self.every - 1)
+        bp.note(node, "weights", {type(p).__name__: w for p, w in zip(self.parts, weights)})
+        return weights
+
+    def _variances(self, node, bp, terms):
+        inputs = [t for t in node.inputs if t.requires_grad]
+        if not inputs:
+            return [None if not ts else torch.zeros(()) for ts, _ in terms]
+        cotangents = []
+        for tensors, grads in terms:
+            if not tensors:
+                cotangents.append(None)
+                continue
+            vs = torch.autograd.grad(tensors, inputs, grads, retain_graph=True, allow_unused=True)
+            cotangents.append(vs)
+        params = list(bp.manager.params.values())
+        found = per_particle.parameter_directions(inputs, params, self.directions)
+        out = []
+        for vs in cotangents:
+            if vs is None:
+                out.append(None)
+            elif found is not None:
+                jus, exact = found
+                out.append(per_particle.trace_variance(per_particle.project(jus, vs), exact))
+            else:  # no named parameter in this segment: weigh on the inputs themselves
+                rows = torch.cat([v.reshape(v.shape[0], -1) for v in vs if v is not None], 1)
+                out.append(per_particle.trace_variance(rows, exact=True))
+        return out
