@@ -1,0 +1,275 @@
+"""GraphWidget: the kernel side of the propagation-graph view.
+
+The widget shows a traced program as a graph (laid out in the browser by
+Graphviz compiled to WebAssembly, see ``labextension/``), lets a person click a
+node and assign it a propagator from the palette, and overlays message flows.
+
+Data flows one way per direction:
+
+* kernel -> browser: synced traits (``dot``, ``graph``, ``catalogue``,
+  ``plan``, ``selected``, ``view``, ``flows``, ``error``, ``status``);
+* browser -> kernel: custom messages only (see :mod:`proppo_lab.lab.protocol`),
+  each validated before anything happens. Direct state writes from the
+  browser are refused (:meth:`GraphWidget.set_state`), so a page cannot set
+  ``plan`` behind the validator's back.
+
+The kernel never trusts ``svg`` (the rendered picture the browser sends back
+after each layout) for anything but static export.
+
+``source`` is anything with ``sites`` (list of site names),
+``to_json(plan, view) -> dict`` and ``to_dot(plan, view, flows=None) -> str``;
+in the lab it is :class:`proppo_lab.trace.Graph`. It is handed the current
+plan as a :class:`proppo_lab.Plan`. Re-assigning a propagator only re-renders
+(recolours) from the captured graph; the program is not traced again.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable, Mapping
+
+import ipywidgets as widgets
+from traitlets import Dict, List, Unicode, observe
+
+from ..core import registry
+from ..core.errors import PlanError, PropagationError
+from ..core.plan import Plan
+from . import protocol
+
+log = logging.getLogger(__name__)
+
+MODULE_NAME = "proppo-lab"
+MODULE_VERSION = "^0.1.0"
+
+PlanCallback = Callable[[Plan], Any]
+
+
+def _error(message: str, site: str | None = None, instance: int | None = None,
+           propagator: str | None = None) -> dict:
+    return {"message": message, "site": site, "instance": instance, "propagator": propagator}
+
+
+class GraphWidget(widgets.DOMWidget):
+    """The propagation graph of a traced program, editable by clicking.
+
+    >>> w = GraphWidget(graph_source, plan={"state": "TP"})
+    >>> w.on_plan_change(lambda plan: print(plan.to_dict()))
+    >>> w            # displays the graph in JupyterLab / Notebook 7
+    """
+
+    _model_name = Unicode("GraphModel").tag(sync=True)
+    _view_name = Unicode("GraphView").tag(sync=True)
+    _model_module = Unicode(MODULE_NAME).tag(sync=True)
+    _view_module = Unicode(MODULE_NAME).tag(sync=True)
+    _model_module_version = Unicode(MODULE_VERSION).tag(sync=True)
+    _view_module_version = Unicode(MODULE_VERSION).tag(sync=True)
+
+    dot = Unicode("", help="the graph in Graphviz DOT; nodes and edges carry id=").tag(sync=True)
+    graph = Dict(help="the graph as JSON (view, sites, nodes, edges)").tag(sync=True)
+    catalogue = List(help="registered propagators, as proppo_lab.catalogue()").tag(sync=True)
+    plan = Dict(help="the current plan as plain JSON (Plan.to_dict())").tag(sync=True)
+    selected = Unicode("", help="id of the selected node, '' for none").tag(sync=True)
+    view = Unicode("rolled", help="'rolled' or 'unrolled'").tag(sync=True)
+    flows = Dict(help="message-flow summary: {'nodes': {...}, 'edges': {...}}").tag(sync=True)
+    error = Dict(help="{'message','site','instance','propagator'} or {}").tag(sync=True)
+    status = Unicode("", help="one line of what just happened").tag(sync=True)
+    svg = Unicode("", help="the rendered SVG, sent back by the browser; export only").tag(sync=True)
+
+    #: Trait names the browser may write directly. None: it speaks through messages.
+    _frontend_writable: frozenset = frozenset()
+
+    def __init__(self, source: Any, plan: "Plan | Mapping[str, Any] | None" = None, *,
+                 view: str = "rolled", catalogue: list | None = None, **kwargs: Any):
+        if view not in protocol.VIEWS:
+            raise ValueError(f"view must be 'rolled' or 'unrolled', not {view!r}")
+        self._source = source
+        self._plan = Plan.from_dict(plan)
+        self._plan.check_sites(self._sites(), "the traced program")
+        self._callbacks: list[PlanCallback] = []
+        super().__init__(catalogue=list(catalogue if catalogue is not None
+                                         else registry.catalogue()),
+                         plan=self._plan.to_dict(), view=view, **kwargs)
+        self._rendering = False
+        self._render()
+        self.on_msg(self._handle_custom_msg)
+
+    # ----------------------------------------------------------------- public API
+
+    @property
+    def source(self) -> Any:
+        return self._source
+
+    @property
+    def current_plan(self) -> Plan:
+        """The current plan as a :class:`proppo_lab.Plan` (``plan`` holds its JSON)."""
+        return self._plan
+
+    def set_plan(self, plan: "Plan | Mapping[str, Any]") -> None:
+        """Replace the plan from Python (raises PlanError when it is invalid)."""
+        new = Plan.from_dict(plan)
+        new.check_sites(self._sites(), "the traced program")
+        self._apply_plan(new, status="plan replaced")
+
+    def on_plan_change(self, callback: PlanCallback, remove: bool = False) -> None:
+        """Call ``callback(plan)`` after each accepted change of the plan.
+
+        A callback that raises does not undo the change; its error is shown in
+        the widget's error banner.
+        """
+        if remove:
+            self._callbacks = [c for c in self._callbacks if c is not callback]
+        elif callback not in self._callbacks:
+            self._callbacks.append(callback)
+
+    def set_flows(self, flows: Mapping[str, Any] | None) -> None:
+        """Show a message-flow summary ({'nodes': {...}, 'edges': {...}}) as an overlay."""
+        flows = dict(flows or {})
+        self.flows = {"nodes": dict(flows.get("nodes") or {}),
+                      "edges": dict(flows.get("edges") or {})} if flows else {}
+
+    def show_error(self, err: "PropagationError | Mapping[str, Any] | str | BaseException") -> None:
+        """Show an error in the banner; a PropagationError also highlights its node."""
+        if isinstance(err, PropagationError):
+            self.error = _error(str(err), err.site, err.instance, err.propagator)
+        elif isinstance(err, Mapping):
+            self.error = _error(str(err.get("message", "")), err.get("site"),
+                                err.get("instance"), err.get("propagator"))
+        else:
+            self.error = _error(str(err))
+
+    def clear_error(self) -> None:
+        self.error = {}
+
+    def refresh_catalogue(self) -> None:
+        """Re-read the registry (after a user registers a propagator)."""
+        self.catalogue = registry.catalogue()
+
+    def rerender(self) -> None:
+        """Re-draw from the source (after the source's graph changed)."""
+        self._render()
+
+    # ------------------------------------------------------------ message handling
+
+    def _handle_custom_msg(self, _widget: Any, content: Any, buffers: Any = None) -> None:
+        """ipywidgets on_msg callback: nothing raised here may reach the kernel."""
+        self.handle_message(content, buffers)
+
+    def handle_message(self, content: Any, buffers: Any = None) -> bool:
+        """Validate and apply one front-end message; True when it was applied.
+
+        Invalid messages set :attr:`error` (shown in the banner) and return
+        False; this method never raises.
+        """
+        try:
+            action = protocol.parse(content, self._sites(), buffers)
+            return self._apply(action)
+        except protocol.ProtocolError as err:
+            self.error = err.as_dict()
+        except PlanError as err:
+            self.error = _error(str(err))
+        except Exception as err:  # noqa: BLE001 - a bad message must never crash the kernel
+            log.exception("graph widget: message failed")
+            self.error = _error(f"could not handle the message: {type(err).__name__}: {err}")
+        return False
+
+    def _apply(self, action: protocol.Action) -> bool:
+        if action.action == "svg":
+            self.svg = action.svg or ""
+            return True
+        if action.action == "select":
+            node = action.node or ""
+            if node and node not in self._node_ids():
+                raise protocol.ProtocolError(f"unknown node {protocol._short(node)}")
+            self.selected = node
+            return True
+        if action.action == "view":
+            self.view = action.view or "rolled"
+            self.status = f"{self.view} view"
+            return True
+        site, instance = action.site or "", action.instance
+        where = f"site '{site}'" + ("" if instance is None else f" instance {instance}")
+        if action.action == "clear":
+            self._apply_plan(self._plan.clear(site, instance), status=f"{where}: cleared")
+            return True
+        propagator = action.propagator or ""
+        self._check_kind(site, instance, propagator)
+        try:
+            new = self._plan.assign(site, propagator, dict(action.options), instance)
+        except PlanError as err:
+            raise protocol.ProtocolError(str(err), site=site, instance=instance,
+                                         propagator=propagator) from None
+        self._apply_plan(new, status=f"{where}: {propagator}")
+        return True
+
+    def _check_kind(self, site: str, instance: int | None, propagator: str) -> None:
+        """Refuse a propagator that cannot serve the site's kind of node."""
+        entry = registry.get(propagator)
+        kinds = {n.get("kind") for n in self.graph.get("nodes", [])
+                 if isinstance(n, dict) and n.get("site") == site}
+        for kind in kinds:
+            if kind in ("loss", "param"):
+                raise protocol.ProtocolError(
+                    f"site '{site}' is a {kind} node; propagators serve sample and forward nodes",
+                    site=site, instance=instance, propagator=propagator)
+            if kind is not None and kind not in entry.kinds:
+                raise protocol.ProtocolError(
+                    f"{propagator} serves {' and '.join(entry.kinds)} nodes; site '{site}' is a "
+                    f"{kind} node", site=site, instance=instance, propagator=propagator)
+
+    # ------------------------------------------------------------------- internals
+
+    def set_state(self, sync_data: dict) -> None:
+        """Refuse direct state writes from the browser (it must send messages)."""
+        allowed = {k: v for k, v in sync_data.items() if k in self._frontend_writable}
+        refused = sorted(set(sync_data) - set(allowed))
+        if refused:
+            self.error = _error("the page tried to set " + ", ".join(refused[:5])
+                                + " directly; changes go through validated messages")
+        if allowed:
+            super().set_state(allowed)
+
+    def _sites(self) -> list[str]:
+        return [str(s) for s in (getattr(self._source, "sites", None) or [])]
+
+    def _node_ids(self) -> set[str]:
+        return {n.get("id") for n in self.graph.get("nodes", []) if isinstance(n, dict)}
+
+    def _apply_plan(self, plan: Plan, status: str) -> None:
+        self._plan = plan
+        self.plan = plan.to_dict()
+        self.error = {}
+        self._render()
+        if not self.error:
+            self.status = status
+        for callback in list(self._callbacks):
+            try:
+                callback(plan)
+            except Exception as err:  # noqa: BLE001 - shown, not raised
+                log.exception("graph widget: on_plan_change callback failed")
+                self.error = _error(f"on_plan_change callback failed: {type(err).__name__}: {err}")
+
+    def _render(self) -> None:
+        """Recompute graph JSON and DOT from the source for the current plan and view."""
+        if getattr(self, "_rendering", True):
+            return
+        self._rendering = True
+        try:
+            graph = self._source.to_json(self._plan, self.view)
+            dot = self._source.to_dot(self._plan, self.view)
+            with self.hold_sync():
+                self.graph = dict(graph)
+                self.dot = str(dot)
+                if self.selected and self.selected not in self._node_ids():
+                    self.selected = ""
+        except Exception as err:  # noqa: BLE001 - drawing must not crash the kernel
+            log.exception("graph widget: rendering failed")
+            self.error = _error(f"could not draw the graph: {type(err).__name__}: {err}")
+        finally:
+            self._rendering = False
+
+    @observe("view")
+    def _on_view(self, change: dict) -> None:
+        if change["new"] not in protocol.VIEWS:
+            self.set_trait("view", change["old"])
+            self.error = _error(f"view must be 'rolled' or 'unrolled', not {change['new']!r}")
+            return
+        self._render()

@@ -1,0 +1,219 @@
+"""The graph widget's front-end -> kernel message protocol, validated strictly.
+
+The browser is not trusted: every custom message the graph view sends is
+checked here against a fixed schema before the kernel acts on it. Checking is
+pure data inspection -- no ``eval``, no attribute look-ups driven by the
+message, no imports -- and every failure is a :class:`ProtocolError` whose
+text is shown to the person in the widget's error banner.
+
+Messages (``widget.send(...)`` in TypeScript)::
+
+    {"action": "select", "node": <node id | "">}
+    {"action": "assign", "site": <site>, "instance": <int >= 0 | null>,
+     "propagator": <registered name>, "options": {<option>: <bool|int|float|str>}}
+    {"action": "clear",  "site": <site>, "instance": <int >= 0 | null>}
+    {"action": "view",   "view": "rolled" | "unrolled"}
+    {"action": "svg",    "svg": <the rendered <svg> markup, at most 5 MB>}
+
+Each message must carry exactly these keys. Sites must be sites of the traced
+program; propagator names and option values are checked by the registry
+through :meth:`proppo_lab.Plan.assign` (which raises :class:`proppo_lab.PlanError`),
+so the protocol and a plan written by hand obey the same rules.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from ..core import registry
+
+#: Longest string accepted for names (sites, node ids, propagators, options).
+MAX_NAME = 256
+#: Longest string option value.
+MAX_TEXT = 4096
+#: Largest SVG the front end may send back (characters).
+MAX_SVG = 5 * 1024 * 1024
+#: Most options one assign may carry.
+MAX_OPTIONS = 64
+#: Largest instance index accepted (a loop longer than this is not drawn unrolled anyway).
+MAX_INSTANCE = 10**9
+
+VIEWS = ("rolled", "unrolled")
+
+SCHEMA: dict[str, dict[str, str]] = {
+    "select": {"node": "node"},
+    "assign": {"site": "site", "instance": "instance", "propagator": "propagator",
+               "options": "options"},
+    "clear": {"site": "site", "instance": "instance"},
+    "view": {"view": "view"},
+    "svg": {"svg": "svg"},
+}
+
+
+class ProtocolError(ValueError):
+    """A message from the front end does not follow the protocol.
+
+    ``site``, ``instance`` and ``propagator`` are filled in when the message
+    got far enough to name them, so the view can highlight the node.
+    """
+
+    def __init__(self, message: str, *, site: str | None = None, instance: int | None = None,
+                 propagator: str | None = None):
+        super().__init__(message)
+        self.site = site
+        self.instance = instance
+        self.propagator = propagator
+
+    def as_dict(self) -> dict:
+        return {"message": str(self), "site": self.site, "instance": self.instance,
+                "propagator": self.propagator}
+
+
+@dataclass(frozen=True)
+class Action:
+    """A validated message: ``action`` plus its typed fields."""
+
+    action: str
+    node: str | None = None
+    site: str | None = None
+    instance: int | None = None
+    propagator: str | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+    view: str | None = None
+    svg: str | None = None
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    """A safe, bounded description of an untrusted value for an error message."""
+    try:
+        text = repr(value) if isinstance(value, (str, int, float, bool, type(None))) \
+            else f"<{type(value).__name__}>"
+    except Exception:  # pragma: no cover - repr of plain types does not fail
+        text = "<value>"
+    return text if len(text) <= limit else text[:limit] + "...'"
+
+
+def _name(value: Any, what: str, limit: int = MAX_NAME) -> str:
+    if not isinstance(value, str):
+        raise ProtocolError(f"{what} must be a string, got {type(value).__name__}")
+    if not value:
+        raise ProtocolError(f"{what} must not be empty")
+    if len(value) > limit:
+        raise ProtocolError(f"{what} is too long ({len(value)} characters, at most {limit})")
+    return value
+
+
+def _instance(value: Any, site: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ProtocolError(f"instance must be a non-negative integer or null, got "
+                            f"{type(value).__name__} {_short(value)}", site=site)
+    if value < 0:
+        raise ProtocolError(f"instance must be non-negative, got {value}", site=site)
+    if value > MAX_INSTANCE:
+        raise ProtocolError(f"instance {value} is out of range", site=site)
+    return value
+
+
+def _option_value(key: str, value: Any, site: str, propagator: str) -> Any:
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        if abs(value) > 2**53:
+            raise ProtocolError(f"option '{key}' is out of range", site=site, propagator=propagator)
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ProtocolError(f"option '{key}' must be a finite number, got {value!r}",
+                                site=site, propagator=propagator)
+        return value
+    if isinstance(value, str):
+        if len(value) > MAX_TEXT:
+            raise ProtocolError(f"option '{key}' is too long ({len(value)} characters)",
+                                site=site, propagator=propagator)
+        return value
+    raise ProtocolError(f"option '{key}' must be a bool, number or string, got "
+                        f"{type(value).__name__}", site=site, propagator=propagator)
+
+
+def parse(content: Any, sites: "list[str] | set[str] | tuple[str, ...]",
+          buffers: Any = None) -> Action:
+    """Validate one front-end message; return an :class:`Action` or raise ProtocolError.
+
+    ``sites`` are the traced program's sites. Option *values* are only checked
+    for type and size here; their ranges and choices are checked by
+    :meth:`proppo_lab.Plan.assign` when the action is applied.
+    """
+    if buffers:
+        raise ProtocolError("messages must not carry binary buffers")
+    if not isinstance(content, dict):
+        raise ProtocolError(f"a message must be a JSON object, got {type(content).__name__}")
+    action = content.get("action")
+    if not isinstance(action, str) or action not in SCHEMA:
+        raise ProtocolError(f"unknown action {_short(action)}; expected one of "
+                            f"{', '.join(sorted(SCHEMA))}")
+    expected = set(SCHEMA[action]) | {"action"}
+    keys = set(content)
+    if not all(isinstance(k, str) for k in keys):
+        raise ProtocolError(f"'{action}' message keys must be strings")
+    missing, extra = sorted(expected - keys), sorted(keys - expected)
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append(f"missing {', '.join(missing)}")
+        if extra:
+            parts.append(f"unexpected {', '.join(_short(k, 40) for k in extra[:5])}")
+        raise ProtocolError(f"'{action}' message: {'; '.join(parts)} "
+                            f"(expected keys: {', '.join(sorted(expected))})")
+
+    if action == "select":
+        node = content["node"]
+        if not isinstance(node, str):
+            raise ProtocolError(f"node must be a string, got {type(node).__name__}")
+        if len(node) > MAX_NAME:
+            raise ProtocolError(f"node id is too long ({len(node)} characters)")
+        return Action("select", node=node)
+
+    if action == "view":
+        view = content["view"]
+        if view not in VIEWS or not isinstance(view, str):
+            raise ProtocolError(f"view must be 'rolled' or 'unrolled', got {_short(view)}")
+        return Action("view", view=view)
+
+    if action == "svg":
+        svg = content["svg"]
+        if not isinstance(svg, str):
+            raise ProtocolError(f"svg must be a string, got {type(svg).__name__}")
+        if len(svg) > MAX_SVG:
+            raise ProtocolError(f"svg is too large ({len(svg)} characters, at most {MAX_SVG})")
+        if svg and not svg.lstrip().startswith("<svg"):
+            raise ProtocolError("svg must be an <svg> element")
+        return Action("svg", svg=svg)
+
+    # assign / clear: a site of the program, and an optional instance.
+    site = _name(content["site"], "site")
+    if site not in set(sites):
+        raise ProtocolError(f"unknown site {_short(site)}; the program's sites are "
+                            f"{', '.join(sorted(sites)) or 'none'}")
+    instance = _instance(content["instance"], site)
+    if action == "clear":
+        return Action("clear", site=site, instance=instance)
+
+    propagator = _name(content["propagator"], "propagator")
+    if propagator not in registry.names():
+        raise ProtocolError(f"unknown propagator {_short(propagator)}; registered: "
+                            f"{', '.join(registry.names())}", site=site, instance=instance)
+    options = content["options"]
+    if not isinstance(options, dict):
+        raise ProtocolError(f"options must be an object, got {type(options).__name__}",
+                            site=site, instance=instance, propagator=propagator)
+    if len(options) > MAX_OPTIONS:
+        raise ProtocolError(f"too many options ({len(options)})", site=site, instance=instance,
+                            propagator=propagator)
+    clean = {}
+    for key, value in options.items():
+        key = _name(key, "option name")
+        clean[key] = _option_value(key, value, site, propagator)
+    return Action("assign", site=site, instance=instance, propagator=propagator, options=clean)
