@@ -90,7 +90,7 @@ class GraphWidget(widgets.DOMWidget):
                          plan=self._plan.to_dict(), view=view, **kwargs)
         self._rendering = False
         self._render()
-        self.on_msg(self._handle_custom_msg)
+        self.on_msg(self._on_frontend_msg)
 
     # ----------------------------------------------------------------- public API
 
@@ -149,7 +149,7 @@ class GraphWidget(widgets.DOMWidget):
 
     # ------------------------------------------------------------ message handling
 
-    def _handle_custom_msg(self, _widget: Any, content: Any, buffers: Any = None) -> None:
+    def _on_frontend_msg(self, _widget: Any, content: Any, buffers: Any = None) -> None:
         """ipywidgets on_msg callback: nothing raised here may reach the kernel."""
         self.handle_message(content, buffers)
 
@@ -163,13 +163,20 @@ class GraphWidget(widgets.DOMWidget):
             action = protocol.parse(content, self._sites(), buffers)
             return self._apply(action)
         except protocol.ProtocolError as err:
-            self.error = err.as_dict()
+            self._set_error(err.as_dict())
         except PlanError as err:
-            self.error = _error(str(err))
+            self._set_error(_error(str(err)))
         except Exception as err:  # noqa: BLE001 - a bad message must never crash the kernel
             log.exception("graph widget: message failed")
-            self.error = _error(f"could not handle the message: {type(err).__name__}: {err}")
+            self._set_error(_error(f"could not handle the message: {type(err).__name__}: {err}"))
         return False
+
+    def _set_error(self, error: dict) -> None:
+        # The view reverts an optimistic recolour when ``error`` changes; an error
+        # equal to the one shown would not sync, so clear it first.
+        if error == self.error:
+            self.error = {}
+        self.error = error
 
     def _apply(self, action: protocol.Action) -> bool:
         if action.action == "svg":
@@ -204,11 +211,11 @@ class GraphWidget(widgets.DOMWidget):
         """Refuse a propagator that cannot serve the site's kind of node."""
         entry = registry.get(propagator)
         kinds = {n.get("kind") for n in self.graph.get("nodes", [])
-                 if isinstance(n, dict) and n.get("site") == site}
+                 if isinstance(n, dict) and n.get("site") == site and n.get("kind") != "param"}
         for kind in kinds:
-            if kind in ("loss", "param"):
+            if kind == "loss":
                 raise protocol.ProtocolError(
-                    f"site '{site}' is a {kind} node; propagators serve sample and forward nodes",
+                    f"site '{site}' is a loss node; propagators serve sample and forward nodes",
                     site=site, instance=instance, propagator=propagator)
             if kind is not None and kind not in entry.kinds:
                 raise protocol.ProtocolError(
