@@ -67,7 +67,8 @@ class BackwardPass:
         self._tensors: list[torch.Tensor] = []
         self._grads: list[torch.Tensor] = []
         self._last_sender: Node | None = None
-        self._deferred: list[tuple[Node, str, torch.Tensor]] = []
+        self._checks: list[tuple[Node, str, torch.Tensor]] = []
+        self._deferred: list[tuple[list, torch.Tensor]] = []
         self._observed = bool(manager._observers)
         #: per-pass memory for propagators (e.g. weights reused across instances)
         self.scratch: dict = {}
@@ -125,6 +126,7 @@ class BackwardPass:
         self._last_sender = sender
 
     def flush(self) -> None:
+        self._verify()
         if not self._tensors:
             return
         tensors, grads = self._tensors, self._grads
@@ -140,16 +142,26 @@ class BackwardPass:
 
     # -- checks -----------------------------------------------------------
     def check(self, node: Node, what: str, value: torch.Tensor) -> None:
-        """Raise NonFiniteError naming the node when ``value`` holds NaN/inf.
+        """Queue a finiteness check of a message; raises NonFiniteError naming the node.
 
-        On the CPU the check is immediate. On a GPU it is deferred to the end of
-        the pass (one host sync in total) so the loop itself never waits.
+        Checks are batched: on the CPU they run (one fused norm, one host read)
+        before pending gradients are delivered, so nothing non-finite reaches
+        ``.grad``; on a GPU they are collected and read once at the end of the
+        pass, so the backward loop never waits for the device.
         """
-        if not self.manager.check_finite:
+        if self.manager.check_finite:
+            self._checks.append((node, what, value))
+
+    def _verify(self) -> None:
+        if not self._checks:
             return
-        if value.is_cuda:
-            self._deferred.append((node, what, torch.isfinite(value).all()))
-        elif not bool(torch.isfinite(value).all()):
+        checks, self._checks = self._checks, []
+        # the max-abs norm is inf/NaN exactly when an element is; it cannot overflow
+        ok = torch.isfinite(torch.stack(torch._foreach_norm([v for _, _, v in checks], float("inf"))))
+        if ok.is_cuda:
+            self._deferred.append((checks, ok))
+        elif not bool(ok.all()):
+            node, what, _ = checks[int((~ok).nonzero()[0])]
             self._raise_nonfinite(node, what)
 
     def _raise_nonfinite(self, node: Node, what: str):
@@ -159,10 +171,12 @@ class BackwardPass:
 
     def finish(self) -> None:
         self.flush()
+        self._verify()
         if self._deferred:
-            ok = torch.stack([flag for _, _, flag in self._deferred]).cpu()
-            if not bool(ok.all()):
-                node, what, _ = self._deferred[int((~ok).nonzero()[0])]
+            flags = torch.cat([ok for _, ok in self._deferred]).cpu()
+            if not bool(flags.all()):
+                checks = [c for batch, _ in self._deferred for c in batch]
+                node, what, _ = checks[int((~flags).nonzero()[0])]
                 self._raise_nonfinite(node, what)
 
     def pass_cost(self, node: Node) -> None:
@@ -197,6 +211,7 @@ class PropagationManager:
     def __init__(self, plan: Mapping | Plan | None = None, default: str | Mapping = "RP", *,
                  sites: Iterable[str] | None = None, check_finite: bool = True,
                  max_nodes: int = 1_000_000):
+        self._site_props: dict[str, Propagator] = {}
         self.plan = Plan.from_dict(plan)
         self.default = self._parse_default(default)
         self.known_sites: set[str] = set(sites or ())
@@ -232,12 +247,21 @@ class PropagationManager:
         raw = {"forward": DEFAULT_FOR_FORWARD, **default}
         return {kind: parse_spec(raw[kind], f"default for {kind} nodes")[0] for kind in raw}
 
+    @property
+    def plan(self) -> Plan:
+        return self._plan
+
+    @plan.setter
+    def plan(self, plan: Mapping | Plan) -> None:
+        self.set_plan(plan)
+
     def set_plan(self, plan: Mapping | Plan) -> None:
         """Use another plan from the next forward pass on; no program change needed."""
         plan = Plan.from_dict(plan)
-        if self.known_sites:
+        if getattr(self, "known_sites", None):
             plan.check_sites(self.known_sites)
-        self.plan = plan
+        self._plan = plan
+        self._site_props = {}
 
     def observe(self, observer: Any) -> Callable[[], None]:
         """Attach an observer; returns a function that detaches it.
@@ -335,6 +359,10 @@ class PropagationManager:
         return out
 
     def _propagator_for(self, kind: str, site: str, instance: int) -> Propagator:
+        prop = self._site_props.get(site)  # set for sites without per-instance overrides
+        if prop is not None:
+            return prop
+        site_plan = self.plan.sites.get(site)
         spec = self.plan.spec_for(site, instance) or self.default[kind]
         prop = self._propagators.get(spec.key)
         if prop is None:
@@ -344,6 +372,8 @@ class PropagationManager:
                                    f"{' and '.join(prop.entry.kinds)} nodes",
                                    site=site, instance=instance, propagator=prop.name,
                                    phase="forward", iteration=self.iteration)
+        if site_plan is None or not site_plan.instances:
+            self._site_props[site] = prop
         return prop
 
     def _state_for(self, node: Node) -> dict:

@@ -32,13 +32,12 @@ class Spec:
     propagator: str
     options: Mapping[str, Any] = field(default_factory=dict)
 
+    #: hashable identity: specs with equal keys share one propagator object
+    key: tuple = field(init=False, repr=False, compare=False)
+
     def __post_init__(self):
         object.__setattr__(self, "options", MappingProxyType(dict(self.options)))
-
-    @property
-    def key(self) -> tuple:
-        """Hashable identity: equal keys share one propagator object."""
-        return (self.propagator, tuple(sorted(self.options.items())))
+        object.__setattr__(self, "key", (self.propagator, tuple(sorted(self.options.items()))))
 
     def to_json(self, defaults: bool = False):
         entry = registry.get(self.propagator)

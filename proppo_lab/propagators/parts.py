@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any, Callable, Sequence
 
 import torch
+from torch.distributions import Normal
 
 from ..core import per_particle
 from ..core.manager import BackwardPass, ForwardPass
@@ -37,12 +38,25 @@ def draw(node: Node, how: str) -> torch.Tensor:
                              "use a score-function propagator such as LR")
         return dist.rsample()
     with torch.no_grad():
-        return dist.sample()
+        # where a reparameterised sampler exists it draws the same noise as RP,
+        # which gives common random numbers across plans (and is faster)
+        return dist.rsample() if dist.has_rsample else dist.sample()
 
 
 def per_particle_sum(x: torch.Tensor) -> torch.Tensor:
     """Sum over everything but the particle dimension: (particles, ...) -> (particles,)."""
     return x.reshape(x.shape[0], -1).sum(1) if x.dim() > 1 else x
+
+
+def is_normal(dist) -> bool:
+    """Exactly torch's Normal: its score and pathwise derivatives are written out
+    by hand, which spares an autograd graph per node."""
+    return type(dist) is Normal
+
+
+def _particle_column(w: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """Shape a per-particle (N,) weight to broadcast against (N, ...)."""
+    return w.reshape(w.shape[0], *([1] * (like.dim() - 1)))
 
 
 class Part:
@@ -52,6 +66,7 @@ class Part:
         """Store what ``terms`` will need."""
 
     def terms(self, node: Node, bp: BackwardPass) -> Terms:
+        """``(tensors, grads)`` to hand to autograd (grads already scaled by 1/N)."""
         raise NotImplementedError
 
 
@@ -61,7 +76,17 @@ class Pathwise(Part):
     reads_grad = True
 
     def terms(self, node, bp):
-        return [node.saved["value"]], [bp.grad(node)]
+        g = bp.grad(node)
+        x = node.saved["value"]
+        dist = node.dist
+        if is_normal(dist):  # x = loc + scale * eps: the cotangents at loc and scale
+            loc, scale = dist.loc, dist.scale
+            tensors, grads = [loc], [g]
+            if scale.requires_grad:
+                tensors.append(scale)
+                grads.append(g * (x.detach() - loc.detach()) / scale.detach())
+            return tensors, grads
+        return [x], [g]
 
 
 class ScoreFunction(Part):
@@ -86,6 +111,8 @@ class ScoreFunction(Part):
         else:
             raise ValueError("a score-function estimator needs a distribution; "
                              f"'{node.site}' is a {node.kind} node")
+        if self.density is None and is_normal(dist):
+            return  # the score is written out in terms()
         node.saved["logp"] = per_particle_sum(dist.log_prob(x.detach()))
 
     def terms(self, node, bp):
@@ -94,7 +121,22 @@ class ScoreFunction(Part):
             return [], []
         b = self.baseline(cost, bp.state(node), self.options)
         bp.note(node, "baseline", b)
-        return [node.saved["logp"]], [(cost - b) / cost.shape[0]]
+        w = (cost - b) / cost.shape[0]
+        if "logp" in node.saved:
+            return [node.saved["logp"]], [w]
+        dist = node.dist  # Normal: d log p / d loc = z / scale, d / d scale = (z^2 - 1) / scale
+        loc, scale = dist.loc, dist.scale
+        scale_ = scale.detach()
+        z = (node.saved["value"].detach() - loc.detach()) / scale_
+        w = _particle_column(w, z)
+        tensors, grads = [], []
+        if loc.requires_grad:
+            tensors.append(loc)
+            grads.append(w * z / scale_)
+        if scale.requires_grad:
+            tensors.append(scale)
+            grads.append(w * (z * z - 1) / scale_)
+        return tensors, grads
 
 
 class Composite(Propagator):
@@ -166,13 +208,8 @@ class Composite(Propagator):
         inputs = [t for t in node.inputs if t.requires_grad]
         if not inputs:
             return [None if not ts else torch.zeros(()) for ts, _ in terms]
-        cotangents = []
-        for tensors, grads in terms:
-            if not tensors:
-                cotangents.append(None)
-                continue
-            vs = torch.autograd.grad(tensors, inputs, grads, retain_graph=True, allow_unused=True)
-            cotangents.append(vs)
+        cotangents = [_at_inputs(tensors, grads, inputs) if tensors else None
+                      for tensors, grads in terms]
         params = list(bp.manager.params.values())
         found = per_particle.parameter_directions(inputs, params, self.directions)
         out = []
@@ -186,3 +223,18 @@ class Composite(Propagator):
                 rows = torch.cat([v.reshape(v.shape[0], -1) for v in vs if v is not None], 1)
                 out.append(per_particle.trace_variance(rows, exact=True))
         return out
+
+
+def _at_inputs(tensors, grads, inputs):
+    """The terms' cotangents at the node's inputs (one per input; None if unused).
+
+    Terms already placed at the inputs (the written-out Normal paths) are used
+    as they are; others are pulled back with one autograd call.
+    """
+    if all(any(t is x for x in inputs) for t in tensors):
+        out = [None] * len(inputs)
+        for t, g in zip(tensors, grads):
+            i = next(i for i, x in enumerate(inputs) if x is t)
+            out[i] = g if out[i] is None else out[i] + g
+        return out
+    return list(torch.autograd.grad(tensors, inputs, grads, retain_graph=True, allow_unused=True))

@@ -1,0 +1,36 @@
+"""Tracing: the computation graph, message flows and gradient statistics.
+
+* :func:`capture` runs a program once and returns its :class:`Graph` (sites,
+  instances, parameters, losses, edges), which renders as the front end's
+  JSON (:meth:`Graph.to_json`) or as Graphviz DOT (:meth:`Graph.to_dot`),
+  coloured by any plan without re-tracing.
+* :class:`Recorder` observes backward passes and records the messages every
+  node sent, TP's weights and LR's baselines (one host sync per pass).
+* :class:`Welford` / :class:`GradientStats` keep running gradient statistics
+  on the device; :func:`compare` runs one program under several plans with
+  common random numbers; :func:`sweep` maps variance across a program
+  argument (resumable).
+* :class:`ForwardCheck` and the engine's ``NonFiniteError`` name the site,
+  instance, propagator and iteration where a non-finite value first appears.
+
+``trace`` depends on ``core`` only (plus numpy-free torch, plotly, graphviz);
+it never imports the lab or Jupyter packages.
+"""
+from .checks import ForwardCheck, gradient_report, report
+from .compare import Comparison, compare
+from .dot import to_dot
+from .figures import (final_variance_figure, heatmap_figure, mean_figure, messages_figure,
+                      sweep_figure, variance_figure, weights_figure)
+from .graph import LOSS_COLOUR, PARAM_COLOUR, Graph, Instance, Param, capture, edge_id, param_id, site_id
+from .intervals import chi2_quantile, variance_interval
+from .progress import TextProgress
+from .recorder import Recorder
+from .sweep import SweepResult, sweep
+from .welford import GradientStats, Welford
+
+__all__ = ["Comparison", "ForwardCheck", "GradientStats", "Graph", "Instance", "LOSS_COLOUR",
+           "PARAM_COLOUR", "Param", "Recorder", "SweepResult", "TextProgress", "Welford",
+           "capture", "chi2_quantile", "compare", "edge_id", "final_variance_figure",
+           "gradient_report", "heatmap_figure", "mean_figure", "messages_figure", "param_id",
+           "report", "site_id", "sweep", "sweep_figure", "to_dot", "variance_figure",
+           "variance_interval", "weights_figure"]

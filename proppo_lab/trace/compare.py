@@ -1,0 +1,177 @@
+"""One program under several plans: gradient estimates side by side.
+
+Why common random numbers: the question is "which plan gives the better
+gradient on *this* program", so differences between plans should not be
+drowned by differences in luck. Iteration ``i`` reseeds the generator with
+``seed + i`` before each plan's estimate, so every plan sees the same noise
+wherever it draws in the same way (RP and LR differ in how they draw, so CRN
+holds exactly only between plans that draw alike; it never biases anything).
+
+Statistics run through :class:`GradientStats` (Welford on the device); the
+result holds a tidy table (one row per plan, parameter and iteration), a
+summary (mean, standard error, variance with a chi-square interval, SNR) and
+any non-finite report, and makes plotly figures.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+import torch
+
+from ..core.errors import PropagationError
+from ..core.manager import PropagationManager
+from ..core.plan import Plan
+from .checks import ForwardCheck, gradient_report, report
+from .welford import GradientStats
+
+
+def plan_and_default(spec: Any, default: Any) -> tuple[Plan, Any]:
+    """A plan value in ``plans``: a plan (dict/Plan), or a propagator name meaning
+    "every sample site uses it" (``"TP"``)."""
+    if isinstance(spec, str):
+        return Plan(), spec
+    return Plan.from_dict(spec), default
+
+
+def plan_json(spec: Any) -> Any:
+    return spec if isinstance(spec, str) else Plan.from_dict(spec).to_dict()
+
+
+@dataclass
+class Comparison:
+    """What :func:`compare` found."""
+
+    plans: dict[str, Any]
+    iterations: int
+    seed: int
+    summary: dict[str, dict[str, dict]]            # plan -> param -> statistics
+    history: dict[str, dict[str, dict[str, list]]]  # plan -> param -> grad / variance lists
+    errors: list[dict] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def rows(self) -> list[dict]:
+        """Tidy table: one row per plan, parameter and iteration."""
+        out = []
+        for plan, params in self.history.items():
+            for param, h in params.items():
+                for i, g in enumerate(h["grad"]):
+                    out.append({"plan": plan, "param": param, "iteration": i, "grad": g})
+        return out
+
+    def table(self) -> list[dict]:
+        """Summary as rows: plan, param, n, mean, se, variance, ci_low, ci_high, snr."""
+        out = []
+        for plan, params in self.summary.items():
+            for param, s in params.items():
+                out.append({"plan": plan, "param": param, "n": s["n"], "mean": s["mean"],
+                            "se": s["se"], "variance": s["variance"],
+                            "ci_low": s["variance_ci"][0], "ci_high": s["variance_ci"][1],
+                            "snr": s["snr"]})
+        return out
+
+    def to_dict(self) -> dict:
+        return {"plans": {k: plan_json(v) for k, v in self.plans.items()},
+                "iterations": self.iterations, "seed": self.seed, "summary": self.summary,
+                "history": self.history, "errors": self.errors, "seconds": self.seconds}
+
+    # figures (plotly), see figures.py
+    def variance_figure(self, param: str | None = None):
+        from .figures import variance_figure
+        return variance_figure(self, param)
+
+    def final_variance_figure(self, param: str | None = None):
+        from .figures import final_variance_figure
+        return final_variance_figure(self, param)
+
+    def mean_figure(self, param: str | None = None):
+        from .figures import mean_figure
+        return mean_figure(self, param)
+
+
+def compare(program: Callable[[PropagationManager], Any], plans: Mapping[str, Any],
+            iterations: int, seed: int = 0, default: Any = "RP", *, check: bool = False,
+            on_error: str = "record", confidence: float = 0.95,
+            progress: Callable[[int, int, str], None] | None = None,
+            stop: Callable[[], bool] | None = None, observers: Mapping[str, list] | None = None,
+            **manager_kwargs) -> Comparison:
+    """Run ``program`` for ``iterations`` gradient estimates under each plan.
+
+    ``plans``: name -> plan (dict or Plan) or propagator name. ``check=True``
+    also checks forward values as nodes are created (:class:`ForwardCheck`).
+    A non-finite value stops that plan and is reported in ``errors`` with its
+    site, instance, propagator and iteration (``on_error="raise"`` re-raises).
+    ``progress(done, total, text)`` is called after every estimate; ``stop()``
+    returning True ends the run early (what has been computed is kept).
+    ``observers``: plan name -> extra observers (e.g. a Recorder) to attach.
+    """
+    if on_error not in ("record", "raise"):
+        raise ValueError(f"on_error must be 'record' or 'raise', got {on_error!r}")
+    if not plans:
+        raise ValueError("compare needs at least one plan")
+    if "sites" not in manager_kwargs and getattr(program, "sites", None):
+        manager_kwargs["sites"] = program.sites
+    managers, stats, flags, checks = {}, {}, {}, {}
+    for name, spec in plans.items():
+        plan, dflt = plan_and_default(spec, default)
+        pm = managers[name] = PropagationManager(plan=plan, default=dflt, **manager_kwargs)
+        stats[name] = GradientStats()
+        flags[name] = []
+        if check:
+            checks[name] = ForwardCheck(pm)
+        for obs in (observers or {}).get(name, ()):
+            (obs.attach(pm) if hasattr(obs, "attach") else pm.observe(obs))
+    import time
+    seconds = {name: 0.0 for name in plans}
+    errors: list[dict] = []
+    live = list(plans)
+    total = iterations * len(plans)
+    done = 0
+    for i in range(iterations):
+        if stop is not None and stop():
+            break
+        for name in list(live):
+            torch.manual_seed(seed + i)
+            start = time.perf_counter()
+            try:
+                grads = managers[name].estimate(program)
+            except PropagationError as err:
+                if on_error == "raise":
+                    raise
+                errors.append(report(err, plan=name))
+                live.remove(name)
+                continue
+            finally:
+                seconds[name] += time.perf_counter() - start
+            stats[name].update(grads)
+            flags[name].append(torch.stack([torch.isfinite(g).all() for g in grads.values()])
+                               if grads else torch.ones(1, dtype=torch.bool))
+            done += 1
+            if progress is not None:
+                progress(done, total, f"{name} {i + 1}/{iterations}")
+        if not live:
+            break
+    for name in plans:
+        _check_gradients(name, flags[name], managers[name], errors, on_error)
+    for c in checks.values():
+        c.detach()
+    return Comparison(plans=dict(plans), iterations=iterations, seed=seed,
+                      summary={n: stats[n].summary(confidence) for n in plans},
+                      history={n: stats[n].history() for n in plans},
+                      errors=errors, seconds=seconds)
+
+
+def _check_gradients(name, flags, pm, errors, on_error) -> None:
+    """Name the first iteration whose parameter gradient is not finite (one sync)."""
+    if not flags:
+        return
+    ok = torch.stack(flags).cpu()          # iterations x params
+    if bool(ok.all()):
+        return
+    it, j = (~ok).nonzero()[0].tolist()
+    param = list(pm.params)[j] if j < len(pm.params) else "?"
+    rep = gradient_report(param, it, plan=name)
+    if on_error == "raise":
+        raise FloatingPointError(rep["message"] + f" (plan {name})")
+    errors.append(rep)

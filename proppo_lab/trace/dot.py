@@ -1,0 +1,106 @@
+"""Graphviz DOT for a graph view: what a projected class sees, and what the
+front end lays out.
+
+Why DOT ids: Graphviz copies a node's or edge's ``id`` attribute onto the SVG
+``<g>`` element, so the SVG keeps the graph's stable ids (``site:state``,
+``param:beta->site:state``) and a click or an animation can find its element
+without parsing labels. DOT node *names* are internal (``n0``, ``n1``...)
+because ``:`` in a DOT name means a port.
+"""
+from __future__ import annotations
+
+import math
+from typing import Mapping
+
+import graphviz
+
+from ..core import registry
+from .graph import LOSS_COLOUR, PARAM_COLOUR
+
+FONTSIZE = 16          # readable when projected to a class (>= 14)
+SHAPES = {"sample": "box", "forward": "box", "loss": "doubleoctagon", "param": "ellipse"}
+STYLES = {"sample": "filled,rounded", "forward": "filled", "loss": "filled", "param": "filled"}
+
+
+def text_colour(fill: str) -> str:
+    """Black or white text, whichever reads better on ``fill`` (relative luminance)."""
+    r, g, b = (int(fill[i:i + 2], 16) / 255 for i in (1, 3, 5))
+    lum = 0.2126 * r + 0.7152 * g + 0.0722 * b
+    return "#000000" if lum > 0.45 else "#ffffff"
+
+
+def penwidth(norm: float | None, lo: float, hi: float) -> float:
+    """Edge width 1..8 growing with log message magnitude (1 where there is none)."""
+    if norm is None or not math.isfinite(norm) or norm <= 0:
+        return 1.0
+    if hi <= lo:
+        return 4.0
+    return 1.0 + 7.0 * (math.log10(norm) - lo) / (hi - lo)
+
+
+def to_dot(view_json: Mapping, flows: Mapping | None = None, rankdir: str = "LR") -> str:
+    """DOT source for the output of :meth:`Graph.to_json`.
+
+    Nodes are filled with their propagator's colour (parameters and losses have
+    neutral colours of their own), a legend cluster lists the propagators in
+    use, recurrent self-loops carry ``×N``. ``flows`` (from
+    :meth:`Recorder.flows` for the same view) scales edge widths with the log
+    of the message magnitude.
+    """
+    dot = graphviz.Digraph("proppo", graph_attr={
+        "rankdir": rankdir, "fontsize": str(FONTSIZE), "fontname": "Helvetica",
+        "nodesep": "0.4", "ranksep": "0.6"},
+        node_attr={"fontsize": str(FONTSIZE), "fontname": "Helvetica", "penwidth": "1.2"},
+        edge_attr={"fontsize": str(FONTSIZE - 2), "fontname": "Helvetica"})
+    names = {}
+    for i, node in enumerate(view_json["nodes"]):
+        names[node["id"]] = f"n{i}"
+        kind = node["kind"]
+        label = node["label"]
+        if node.get("propagator") and kind in ("sample", "forward"):
+            label = f"{label}\\n{node['propagator']}"
+        if node.get("overrides"):
+            label += f"\\n(+{len(node['overrides'])} override{'s' * (len(node['overrides']) > 1)})"
+        tooltip = node["id"] + (f" ({node['dist']})" if node.get("dist") else "")
+        dot.node(names[node["id"]], label=label, id=node["id"], shape=SHAPES[kind],
+                 style=STYLES[kind], fillcolor=node["colour"],
+                 fontcolor=text_colour(node["colour"]), tooltip=tooltip)
+    edge_flows = (flows or {}).get("edges", {})
+    norms = [v.get("norm") for v in edge_flows.values()
+             if v.get("norm") is not None and math.isfinite(v["norm"]) and v["norm"] > 0]
+    lo = math.log10(min(norms)) if norms else 0.0
+    hi = math.log10(max(norms)) if norms else 0.0
+    for edge in view_json["edges"]:
+        attrs = {"id": edge["id"]}
+        if edge["recurrent"] and edge["source"] == edge["target"]:
+            attrs["label"] = f"×{edge['count']}"
+        elif edge["count"] > 1:
+            attrs["label"] = f"×{edge['count']}"
+        if flows is not None:
+            norm = edge_flows.get(edge["id"], {}).get("norm")
+            attrs["penwidth"] = f"{penwidth(norm, lo, hi):.2f}"
+            if norm is not None:
+                attrs["tooltip"] = f"{edge['id']}: |message| = {norm:.3g}"
+        dot.edge(names[edge["source"]], names[edge["target"]], **attrs)
+    _legend(dot, view_json["nodes"])
+    return dot.source
+
+
+def _legend(dot: graphviz.Digraph, nodes) -> None:
+    used = list(dict.fromkeys(n["propagator"] for n in nodes if n.get("propagator")))
+    for n in nodes:     # instance overrides bring their propagators into the legend too
+        used.extend(p for p in n.get("overrides", {}).values() if p not in used)
+    kinds = {n["kind"] for n in nodes}
+    with dot.subgraph(name="cluster_legend") as leg:
+        leg.attr(label="propagators", fontsize=str(FONTSIZE), style="rounded", color="#999999",
+                 id="legend")
+        for name in used:
+            fill = registry.get(name).colour
+            leg.node(f"legend_{name}", label=name, id=f"legend:{name}", shape="box",
+                     style="filled", fillcolor=fill, fontcolor=text_colour(fill))
+        if "param" in kinds:
+            leg.node("legend__param", label="parameter", id="legend:param", shape="ellipse",
+                     style="filled", fillcolor=PARAM_COLOUR)
+        if "loss" in kinds:
+            leg.node("legend__loss", label="loss", id="legend:loss", shape="doubleoctagon",
+                     style="filled", fillcolor=LOSS_COLOUR)

@@ -1,0 +1,265 @@
+"""Message flows: what every node sent on each backward pass, and how large it was.
+
+Why an observer: the engine emits ``message_sent(message, target)`` and
+``backward_started/finished(tape)`` only when someone listens, so recording
+costs nothing when it is off. While a pass runs the recorder keeps *tensors*
+(``torch.linalg.vector_norm`` results, TP weights, baseline means) and turns
+them into floats once, in ``backward_finished``: one host sync per pass, none
+per message, so the backward loop on a GPU never waits for the recorder.
+
+What is recorded per node instance (unrolled id ``site:<site>#<i>``):
+
+* ``sent``: each message the node sent: to a node id or ``"autograd"``, its
+  kind (``backprop`` = gradient handed to autograd, ``cost`` = cost-to-go
+  passed to the node before it) and its norm;
+* ``messages``: norms by kind: ``backprop`` (what it handed to autograd, the
+  root-sum-square over its terms), ``cost`` (its cost-to-go), ``grad`` (the
+  gradient that reached its output, for propagators that read it: Pause, TP,
+  ... — pure RP hands one batch to autograd, so there is none to see);
+* ``weights``: TP's inverse-variance weights ``{"Pathwise": w, "ScoreFunction": w}``;
+* ``baseline``: the mean of the LR baseline.
+
+Memory is bounded: the latest pass is kept in full, earlier ones as per-node
+summaries in a history that keeps every k-th pass, doubling k whenever it
+holds ``history`` entries.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping
+
+import torch
+
+from .graph import Graph, edge_id, site_id
+
+
+def _rss(values) -> float:
+    """Root-sum-square: the norm of several messages taken together."""
+    return math.sqrt(sum(v * v for v in values))
+
+
+class Recorder:
+    """Observer recording message flows; attach with ``pm.observe(rec)`` or ``rec.attach(pm)``.
+
+    ``graph`` (optional, from :func:`capture`) lets :meth:`flows` attribute
+    gradient messages to graph edges.
+    """
+
+    def __init__(self, graph: Graph | None = None, history: int = 256):
+        if history < 2:
+            raise ValueError("history must hold at least 2 passes")
+        self.graph = graph
+        self.capacity = history
+        self.stride = 1               # keep every stride-th pass in the history
+        self.passes = 0               # backward passes seen
+        self.latest: dict[str, dict] | None = None
+        self.latest_iteration: int | None = None
+        self.history: list[dict] = []
+        self._pm = None
+        self._detach = None
+        self._reset_pass()
+
+    # -- attaching ----------------------------------------------------------
+    def attach(self, pm) -> "Recorder":
+        self.detach()
+        self._pm = pm
+        self._detach = pm.observe(self)
+        return self
+
+    def detach(self) -> None:
+        if self._detach is not None:
+            self._detach()
+        self._detach, self._pm = None, None
+
+    # -- observer hooks -------------------------------------------------------
+    def _reset_pass(self) -> None:
+        self._sent: list[tuple[Any, Any, str, torch.Tensor]] = []
+        self._weights: list[tuple[Any, dict]] = []
+        self._baselines: list[tuple[Any, torch.Tensor]] = []
+
+    def backward_started(self, tape) -> None:
+        self._reset_pass()
+
+    def message_sent(self, message, target) -> None:
+        kind, content, sender = message.kind, message.content, message.sender
+        if kind == "weights":
+            self._weights.append((sender, dict(content)))
+        elif kind == "baseline":
+            if isinstance(content, torch.Tensor):
+                self._baselines.append((sender, content.detach().float().mean()))
+        elif isinstance(content, torch.Tensor):
+            self._sent.append((sender, target, kind,
+                               torch.linalg.vector_norm(content.detach().float())))
+
+    def backward_finished(self, tape) -> None:
+        scalars: list = []
+
+        def slot(value) -> int:
+            scalars.append(value)
+            return len(scalars) - 1
+
+        inbox = []
+        for node in tape:
+            grad = node.inbox.get("grad")
+            cost = node.inbox.get("cost")
+            inbox.append((node,
+                          slot(torch.linalg.vector_norm(grad.detach().float()))
+                          if isinstance(grad, torch.Tensor) else None,
+                          slot(torch.linalg.vector_norm(cost.detach().float()))
+                          if isinstance(cost, torch.Tensor) else None))
+        sent = [(s, t, k, slot(n)) for s, t, k, n in self._sent]
+        weights = [(s, {k: slot(v) for k, v in w.items()}) for s, w in self._weights]
+        baselines = [(s, slot(b)) for s, b in self._baselines]
+        values = _to_floats(scalars)        # the one host sync of the pass
+
+        records: dict[str, dict] = {}
+        for node, g, c in inbox:
+            rec = records[site_id(node.site, node.instance)] = {
+                "site": node.site, "instance": node.instance, "kind": node.kind,
+                "propagator": None if node.kind == "loss" else node.propagator_name,
+                "sent": [], "messages": {}}
+            if g is not None:
+                rec["messages"]["grad"] = values[g]
+            if c is not None:
+                rec["messages"]["cost"] = values[c]
+        backprop: dict[str, list[float]] = {}
+        for s, t, k, i in sent:
+            sid = site_id(s.site, s.instance)
+            to = "autograd" if t is None else site_id(t.site, t.instance)
+            records[sid]["sent"].append({"to": to, "kind": k, "norm": values[i]})
+            if k == "backprop":
+                backprop.setdefault(sid, []).append(values[i])
+        for sid, norms in backprop.items():
+            records[sid]["messages"]["backprop"] = _rss(norms)
+        for s, w in weights:
+            records[site_id(s.site, s.instance)]["weights"] = {k: values[i] for k, i in w.items()}
+        for s, i in baselines:
+            records[site_id(s.site, s.instance)]["baseline"] = values[i]
+
+        self.latest = records
+        self.latest_iteration = (self._pm.iteration if self._pm is not None else self.passes)
+        if self.passes % self.stride == 0:
+            self.history.append({"pass": self.passes, "iteration": self.latest_iteration,
+                                 "nodes": {nid: _summary(r) for nid, r in records.items()}})
+            if len(self.history) >= self.capacity:
+                self.history = self.history[::2]
+                self.stride *= 2
+        self.passes += 1
+        self._reset_pass()
+
+    # -- reading --------------------------------------------------------------
+    def records(self) -> dict[str, dict]:
+        """The latest pass in full, by unrolled node id."""
+        if self.latest is None:
+            raise RuntimeError("no backward pass recorded yet")
+        return self.latest
+
+    def flows(self, view: str = "rolled", graph: Graph | None = None) -> dict:
+        """Summary of the latest pass keyed by graph ids of ``view``.
+
+        ``{"nodes": {id: {"messages": {kind: norm}, "weights"?: {...}, "baseline"?: float}},
+        "edges": {edge id: {"norm": float}}}``. Rolled: norms are the
+        root-sum-square over a site's instances (the norm of all its messages
+        together), weights and baselines the mean over instances. An edge's
+        norm is the gradient its target node handed to autograd (which flows
+        to its parents); edges need a graph (here or at construction).
+        """
+        if view not in ("rolled", "unrolled"):
+            raise ValueError(f"view must be 'rolled' or 'unrolled', got {view!r}")
+        records = self.records()
+        nodes = {nid: _summary(r) for nid, r in records.items()}
+        if view == "rolled":
+            nodes = _roll(nodes)
+        graph = graph or self.graph
+        edges: dict[str, dict] = {}
+        if graph is not None:
+            unrolled = {nid: s["messages"].get("backprop") for nid, s in
+                        ({nid: _summary(r) for nid, r in records.items()}).items()}
+            groups: dict[str, list[float]] = {}
+            for src, dst in graph.instance_edges:
+                norm = unrolled.get(dst)
+                if norm is None:
+                    continue
+                key = edge_id(src, dst) if view == "unrolled" else \
+                    edge_id(graph.rolled_id(src), graph.rolled_id(dst))
+                groups.setdefault(key, []).append(norm)
+            edges = {k: {"norm": _rss(v)} for k, v in groups.items()}
+        return {"nodes": nodes, "edges": edges}
+
+    def series(self, site: str, kind: str = "grad") -> tuple[list[int], list[float]]:
+        """Per-instance norms of one message kind at a site, latest pass."""
+        xs, ys = [], []
+        for rec in self.records().values():
+            if rec["site"] == site and kind in rec["messages"]:
+                xs.append(rec["instance"])
+                ys.append(rec["messages"][kind])
+        order = sorted(range(len(xs)), key=xs.__getitem__)
+        return [xs[i] for i in order], [ys[i] for i in order]
+
+    def weight_series(self, site: str) -> tuple[list[int], dict[str, list[float]]]:
+        """TP's weights per instance at a site, latest pass: (instances, {part: [w]})."""
+        rows = sorted((r["instance"], r["weights"]) for r in self.records().values()
+                      if r["site"] == site and "weights" in r)
+        parts: dict[str, list[float]] = {}
+        for _, w in rows:
+            for k in w:
+                parts.setdefault(k, [])
+        for _, w in rows:
+            for k in parts:
+                parts[k].append(w.get(k, float("nan")))
+        return [i for i, _ in rows], parts
+
+    def matrix(self, site: str, kind: str = "grad") -> tuple[list[int], list[int], list[list]]:
+        """History as (instances, iterations, z[instance][iteration]) for a heatmap."""
+        instances = sorted({int(nid.rsplit("#", 1)[1]) for h in self.history for nid in h["nodes"]
+                            if nid.startswith(f"site:{site}#")})
+        iterations = [h["iteration"] for h in self.history]
+        z = [[h["nodes"].get(site_id(site, i), {}).get("messages", {}).get(kind)
+              for h in self.history] for i in instances]
+        return instances, iterations, z
+
+
+def _summary(rec: Mapping) -> dict:
+    out = {"messages": dict(rec["messages"])}
+    if "weights" in rec:
+        out["weights"] = dict(rec["weights"])
+    if "baseline" in rec:
+        out["baseline"] = rec["baseline"]
+    return out
+
+
+def _roll(nodes: Mapping[str, dict]) -> dict[str, dict]:
+    groups: dict[str, list[dict]] = {}
+    for nid, s in nodes.items():
+        groups.setdefault(nid.split("#", 1)[0], []).append(s)
+    out = {}
+    for rid, items in groups.items():
+        kinds = dict.fromkeys(k for s in items for k in s["messages"])
+        entry: dict[str, Any] = {"messages": {k: _rss(s["messages"][k] for s in items
+                                                      if k in s["messages"]) for k in kinds}}
+        ws = [s["weights"] for s in items if "weights" in s]
+        if ws:
+            parts = dict.fromkeys(k for w in ws for k in w)
+            entry["weights"] = {k: sum(w[k] for w in ws if k in w) /
+                                sum(1 for w in ws if k in w) for k in parts}
+        bs = [s["baseline"] for s in items if "baseline" in s]
+        if bs:
+            entry["baseline"] = sum(bs) / len(bs)
+        out[rid] = entry
+    return out
+
+
+def _to_floats(scalars: list) -> list[float]:
+    """Floats from a mix of 0-d tensors and numbers, with one transfer per device."""
+    out: list[float] = [0.0] * len(scalars)
+    by_device: dict[torch.device, list[int]] = {}
+    for i, v in enumerate(scalars):
+        if isinstance(v, torch.Tensor):
+            by_device.setdefault(v.device, []).append(i)
+        else:
+            out[i] = float(v)
+    for idx in by_device.values():
+        stacked = torch.stack([scalars[i].detach().reshape(()).to(torch.float64) for i in idx])
+        for i, v in zip(idx, stacked.cpu().tolist()):
+            out[i] = v
+    return out
