@@ -13,7 +13,19 @@ from .propagators import Composite, Pathwise, ScoreFunction, baseline
 
 __version__ = "0.1.0"
 
-__all__ = ["Composite", "Inbox", "Merge", "Message", "Node", "NonFiniteError", "Option", "Pathwise",
+
+def __getattr__(name):
+    # The lab pulls in ipywidgets and the tracing layer pulls in plotly; import
+    # them on first use so that a plain script using the engine stays light.
+    if name == "Lab":
+        from .lab.app import Lab
+        return Lab
+    if name in ("trace", "lab"):
+        import importlib
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'proppo_lab' has no attribute {name!r}")
+
+__all__ = ["Lab", "Composite", "Inbox", "Merge", "Message", "Node", "NonFiniteError", "Option", "Pathwise",
            "Plan", "PlanError", "PropagationError", "PropagationManager", "Propagator",
            "ScoreFunction", "Spec", "baseline", "catalogue", "propagators", "register", "systems",
            "unregister"]

@@ -58,6 +58,21 @@ class ForwardPass:
     def state(self, node: Node) -> dict:
         return self.manager._state_for(node)
 
+    def watch(self, node: Node, x: torch.Tensor) -> torch.Tensor:
+        """Report the gradient reaching ``x`` as a "grad" message to observers.
+
+        Only when ``manager.watch_grads`` is on (the lab turns it on to show
+        gradients flowing back through RP and Backprop nodes, which otherwise
+        travel inside one autograd pass). A tensor hook: no extra pass, no
+        change to the estimate.
+        """
+        manager = self.manager
+        if manager.watch_grads and x.requires_grad and manager._observers:
+            def report(g, node=node):
+                manager._emit("message_sent", Message("grad", g, Merge.REPLACE, node), node)
+            x.register_hook(report)
+        return x
+
 
 class BackwardPass:
     """One backward pass: pending gradient terms, message delivery, finiteness checks."""
@@ -220,6 +235,7 @@ class PropagationManager:
         self.check_finite = check_finite
         self.max_nodes = max_nodes
         self.record_edges = False
+        self.watch_grads = False
         self.iteration = 0
         self.params: dict[str, torch.Tensor] = {}
         self._tape: list[Node] = []

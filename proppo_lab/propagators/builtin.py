@@ -28,7 +28,7 @@ class Backprop(Propagator):
     def forward(self, node, fp):
         x = node.inputs[0]
         # a view gives the node an autograd identity of its own (for drawing edges)
-        return x.view_as(x) if x.requires_grad else x
+        return fp.watch(node, x.view_as(x)) if x.requires_grad else x
 
 
 @register("RP", display="Reparameterisation", colour="#0072b2", _builtin=True)
@@ -40,7 +40,7 @@ class RP(Propagator):
     Jacobians multiplies up and the variance can explode. Needs rsample."""
 
     def forward(self, node, fp):
-        return draw(node, "rsample")
+        return fp.watch(node, draw(node, "rsample"))
 
 
 @register("LR", display="Likelihood ratio", colour="#e69f00", options=_baseline_options(),

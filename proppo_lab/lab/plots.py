@@ -1,0 +1,62 @@
+"""The Lab's live plots: plotly FigureWidgets updated while a run goes on."""
+from __future__ import annotations
+
+import math
+from typing import Iterable, Sequence
+
+import plotly.graph_objects as go
+
+_PALETTE = ("#0072b2", "#e69f00", "#009e73", "#cc79a7", "#d55e00", "#56b4e9", "#f0e442",
+            "#000000")
+
+
+def _figure(title: str, x: str, y: str, log_y: bool = False) -> go.FigureWidget:
+    fig = go.FigureWidget()
+    fig.update_layout(title=dict(text=title, font=dict(size=14)), height=280, width=460,
+                      margin=dict(l=60, r=10, t=40, b=40), xaxis_title=x, yaxis_title=y,
+                      legend=dict(font=dict(size=10)), template="plotly_white")
+    if log_y:
+        fig.update_yaxes(type="log", exponentformat="power")
+    return fig
+
+
+def _finite(values: Iterable[float]) -> list:
+    return [v if isinstance(v, (int, float)) and math.isfinite(v) else None for v in values]
+
+
+class LivePlots:
+    """Gradient estimate, running variance (log), loss, message norms, TP weights."""
+
+    def __init__(self):
+        self.gradient = _figure("Gradient estimate per iteration", "iteration", "estimate")
+        self.variance = _figure("Running variance of the estimate", "iteration",
+                                "variance (log)", log_y=True)
+        self.loss = _figure("Loss (mean cost)", "iteration", "loss")
+        self.messages = _figure("Gradient message norm per instance", "instance",
+                                "norm (log)", log_y=True)
+        self.weights = _figure("TP weight on RP per instance", "instance", "weight")
+        self.weights.update_yaxes(range=[-0.05, 1.05])
+        self.figures = (self.gradient, self.variance, self.loss, self.messages, self.weights)
+
+    def reset(self) -> None:
+        for fig in self.figures:
+            fig.data = ()
+
+    def _trace(self, fig: go.FigureWidget, name: str, mode: str = "lines") -> go.Scatter:
+        for trace in fig.data:
+            if trace.name == name:
+                return trace
+        colour = _PALETTE[len(fig.data) % len(_PALETTE)]
+        fig.add_scatter(name=name, mode=mode, x=[], y=[], line=dict(color=colour, width=2),
+                        marker=dict(color=colour, size=4))
+        return fig.data[-1]
+
+    def set_series(self, fig: go.FigureWidget, name: str, x: Sequence, y: Sequence,
+                   mode: str = "lines") -> None:
+        trace = self._trace(fig, name, mode)
+        trace.x, trace.y = list(x), _finite(y)
+
+    def points(self, fig: go.FigureWidget, name: str | None = None) -> int:
+        """How many points a figure (or one of its traces) holds: for tests and status."""
+        traces = [t for t in fig.data if name is None or t.name == name]
+        return sum(len(t.x or ()) for t in traces)
