@@ -95,6 +95,7 @@ class Lab(widgets.VBox):
                  device: str | None = None, default: str = "RP", iterations: int = 50,
                  seed: int = 0, lr: float = 0.0, view: str = "rolled",
                  refresh: float = 0.2):
+        self.runner = Runner(on_error=self._run_failed, on_finish=self._run_finished)
         self.program = program if isinstance(program, System) else \
             FunctionProgram(program, params, particles)
         if particles is not None:
@@ -104,7 +105,6 @@ class Lab(widgets.VBox):
         self.default = default
         self.refresh = refresh
         self.plots = LivePlots()
-        self.runner = Runner(on_error=self._run_failed, on_finish=self._run_finished)
         self.rows: list[dict] = []          # one per iteration: label, iteration, grads, loss
         self._pending_plan: Plan | None = None
         self._lock = threading.Lock()
