@@ -218,7 +218,7 @@ def test_particles_control_rebuilds_the_graph(lab):
     assert lab.particles.value == 2 and lab.program.particles == 2
     lab.program.particles = None       # a program without the setting: refused, shown
     lab._guard(lab._set_particles, 8)
-    assert "no 'particles' setting" in lab.banner.value
+    assert "no &#x27;particles&#x27; setting" in lab.banner.value
 
 
 def test_step_size_descends(lab):
