@@ -3,8 +3,11 @@
 Why an observer: the engine emits ``message_sent(message, target)`` and
 ``backward_started/finished(tape)`` only when someone listens, so recording
 costs nothing when it is off. While a pass runs the recorder keeps *tensors*
-(``torch.linalg.vector_norm`` results, TP weights, baseline means) and turns
-them into floats once, in ``backward_finished``: one host sync per pass, none
+(``torch.linalg.vector_norm`` results of fresh gradient terms, references to
+cost-to-go tensors that the inboxes hold anyway, TP weights, baseline means);
+in ``backward_finished`` it takes the remaining norms in one fused call
+(deduplicated: the cost-to-go is one tensor passed along the chain) and turns
+everything into floats at once: one host sync per pass, none
 per message, so the backward loop on a GPU never waits for the recorder.
 
 What is recorded per node instance (unrolled id ``site:<site>#<i>``):
@@ -87,27 +90,39 @@ class Recorder:
         elif kind == "baseline":
             if isinstance(content, torch.Tensor):
                 self._baselines.append((sender, content.detach().float().mean()))
+        elif kind == "cost" and isinstance(content, torch.Tensor):
+            # the cost-to-go lives in the target's inbox for the whole pass anyway:
+            # keep the reference, take all its norms at the end (deduplicated)
+            self._sent.append((sender, target, kind, content))
         elif isinstance(content, torch.Tensor):
+            # a fresh gradient term: take its norm now so the term can be freed
             self._sent.append((sender, target, kind,
                                torch.linalg.vector_norm(content.detach().float())))
 
     def backward_finished(self, tape) -> None:
         scalars: list = []
+        pending: dict[int, tuple[torch.Tensor, list[int]]] = {}   # id -> (tensor, slots)
 
         def slot(value) -> int:
             scalars.append(value)
             return len(scalars) - 1
 
+        def norm_slot(t: torch.Tensor) -> int:
+            i = slot(None)
+            pending.setdefault(id(t), (t, []))[1].append(i)
+            return i
+
         inbox = []
         for node in tape:
             grad = node.inbox.get("grad")
             cost = node.inbox.get("cost")
-            inbox.append((node,
-                          slot(torch.linalg.vector_norm(grad.detach().float()))
-                          if isinstance(grad, torch.Tensor) else None,
-                          slot(torch.linalg.vector_norm(cost.detach().float()))
-                          if isinstance(cost, torch.Tensor) else None))
-        sent = [(s, t, k, slot(n)) for s, t, k, n in self._sent]
+            inbox.append((node, norm_slot(grad) if isinstance(grad, torch.Tensor) else None,
+                          norm_slot(cost) if isinstance(cost, torch.Tensor) else None))
+        sent = [(s, t, k, norm_slot(n) if n.dim() else slot(n)) for s, t, k, n in self._sent]
+        for t, norm in zip((t for t, _ in pending.values()),
+                           _norms([t for t, _ in pending.values()])):
+            for i in pending[id(t)][1]:
+                scalars[i] = norm
         weights = [(s, {k: slot(v) for k, v in w.items()}) for s, w in self._weights]
         baselines = [(s, slot(b)) for s, b in self._baselines]
         values = _to_floats(scalars)        # the one host sync of the pass
@@ -246,6 +261,27 @@ def _roll(nodes: Mapping[str, dict]) -> dict[str, dict]:
         if bs:
             entry["baseline"] = sum(bs) / len(bs)
         out[rid] = entry
+    return out
+
+
+def _norms(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
+    """2-norms of many tensors, one fused call per (device, dtype) where torch has it."""
+    out: list = [None] * len(tensors)
+    groups: dict[tuple, list[int]] = {}
+    for i, t in enumerate(tensors):
+        t = t.detach()
+        if not t.is_floating_point():
+            t = t.float()
+        tensors[i] = t
+        groups.setdefault((t.device, t.dtype), []).append(i)
+    for idx in groups.values():
+        items = [tensors[i] for i in idx]
+        try:
+            norms = torch._foreach_norm(items)
+        except (AttributeError, RuntimeError):
+            norms = [torch.linalg.vector_norm(t) for t in items]
+        for i, n in zip(idx, norms):
+            out[i] = n
     return out
 
 
