@@ -1,0 +1,144 @@
+"""Engine overhead: ms per iteration of RP, LR and TP through the engine against
+plain-autograd reparameterised backprop of the same chaotic RNN (ChaoticRNN.plain).
+
+All variants run in one process on the same system (1000 particles, 100 steps,
+beta 2.4 by default), interleaved round by round (order rotating) so that drift
+in machine load hits them alike; each time is forward + backward with gradients
+zeroed first, and the plain baseline draws its noise inside the timed region as
+the engine does. Reports the median over the measured rounds after warm-up and
+the ratio to plain. Never asserts on time: targets are printed next to the ratios.
+
+    python bench/overhead.py [--iterations 50] [--warmup 5] [--threads N] [--device cpu]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import proppo_lab as pl  # noqa: E402
+from proppo_lab.systems import ChaoticRNN  # noqa: E402
+
+TARGETS = {"RP": 1.10, "LR": 1.3, "TP": 1.5}
+
+
+def make_variants(system: ChaoticRNN, device: torch.device):
+    beta = system.params["beta"]
+    shape = (system.steps, system.particles, 2)
+
+    def plain():
+        beta.grad = None
+        noise = torch.randn(shape, device=device, dtype=beta.dtype)
+        system.plain(noise).backward()
+
+    variants = {"plain": plain}
+    for name in ("RP", "LR", "TP"):
+        pm = pl.PropagationManager({"state": name}, sites=system.sites)
+
+        def run(pm=pm):
+            beta.grad = None
+            system(pm)
+            pm.backward()
+
+        variants[name] = run
+    return variants
+
+
+def sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def measure(variants, iterations: int, warmup: int, device) -> dict[str, list[float]]:
+    names = list(variants)
+    for _ in range(warmup):
+        for name in names:
+            variants[name]()
+    sync(device)
+    times = {name: [] for name in names}
+    for i in range(iterations):
+        order = names[i % len(names):] + names[:i % len(names)]  # rotate: no fixed position
+        for name in order:
+            sync(device)
+            start = time.perf_counter()
+            variants[name]()
+            sync(device)
+            times[name].append(1000 * (time.perf_counter() - start))
+    return times
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--iterations", type=int, default=50, help="measured rounds (>= 50)")
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch.set_num_threads (default: leave torch's choice)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--particles", type=int, default=1000)
+    parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--beta", type=float, default=2.4)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "overhead.json"))
+    args = parser.parse_args(argv)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    torch.manual_seed(args.seed)
+    system = ChaoticRNN(beta=args.beta, particles=args.particles, steps=args.steps, device=device)
+    times = measure(make_variants(system, device), args.iterations, args.warmup, device)
+
+    median = {k: statistics.median(v) for k, v in times.items()}
+    ratios = {k: median[k] / median["plain"] for k in median if k != "plain"}
+    print(f"chaotic RNN, {args.particles} particles, {args.steps} steps, beta {args.beta}, "
+          f"{device}, {torch.get_num_threads()} threads; median of {args.iterations} "
+          f"interleaved rounds after {args.warmup} warm-up\n")
+    print(f"{'variant':>8} {'ms/iter':>9} {'p10':>8} {'p90':>8} {'vs plain':>9} {'target':>8}")
+    for k, v in times.items():
+        q = statistics.quantiles(v, n=10)
+        ratio = f"{ratios[k]:.2f}x" if k in ratios else "1.00x"
+        target = f"<={TARGETS[k]:.2f}x" if k in TARGETS else ""
+        flag = "" if k not in TARGETS or ratios[k] <= TARGETS[k] else "  (above target)"
+        print(f"{k:>8} {median[k]:9.2f} {q[0]:8.2f} {q[-1]:8.2f} {ratio:>9} {target:>8}{flag}")
+
+    result = {
+        "benchmark": "engine overhead vs plain autograd (ChaoticRNN)",
+        "config": {"particles": args.particles, "steps": args.steps, "beta": args.beta,
+                   "iterations": args.iterations, "warmup": args.warmup,
+                   "interleaved": True, "statistic": "median"},
+        "ms_per_iteration": median,
+        "ratio_vs_plain": ratios,
+        "targets": TARGETS,
+        "meets_target": {k: ratios[k] <= TARGETS[k] for k in TARGETS},
+        "p10_p90_ms": {k: [statistics.quantiles(v, n=10)[0], statistics.quantiles(v, n=10)[-1]]
+                       for k, v in times.items()},
+        "machine": {
+            "cpu_count": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(),
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "processor": platform.processor() or platform.machine(),
+            "device": str(device),
+            "device_name": (torch.cuda.get_device_name(device) if device.type == "cuda"
+                            else platform.processor() or platform.machine()),
+            "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
+        },
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"\nwrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
