@@ -15,7 +15,7 @@ PORT   ?= 8888
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml $(wildcard labextension/package.json labextension/src/*.ts labextension/style/*.css)
+$(STAMP): pyproject.toml $(wildcard labextension/package.json labextension/yarn.lock labextension/tsconfig.json labextension/src/*.ts labextension/style/*.css labextension/style/*.js)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet $(TORCH)

@@ -62,12 +62,15 @@ export function annotate(svg: SVGSVGElement, graph: GraphJSON): Annotated {
       return;
     }
     const node = byId.get(id)!;
+    g.querySelectorAll('[id]').forEach(el => el.removeAttribute('id'));
     g.setAttribute('data-node-id', node.id);
     g.setAttribute('data-testid', 'graph-node');
     g.setAttribute('data-site', node.site);
     g.setAttribute('data-instance', node.instance === null ? '' : String(node.instance));
     g.setAttribute('data-kind', node.kind);
     g.setAttribute('tabindex', '0');
+    // JupyterLab 4 leaves right-clicks inside this attribute to us (our context menu).
+    g.setAttribute('data-jp-suppress-context-menu', '');
     g.setAttribute('role', 'button');
     g.setAttribute('aria-label', `${node.label || node.site} (${node.kind})`);
     g.classList.add('pl-node', `pl-kind-${node.kind}`);
@@ -84,6 +87,7 @@ export function annotate(svg: SVGSVGElement, graph: GraphJSON): Annotated {
       return;
     }
     const edge = edgeById.get(id)!;
+    g.querySelectorAll('[id]').forEach(el => el.removeAttribute('id'));
     g.setAttribute('data-edge-id', edge.id);
     g.setAttribute('data-testid', 'graph-edge');
     g.setAttribute('data-source', edge.source);
@@ -94,6 +98,66 @@ export function annotate(svg: SVGSVGElement, graph: GraphJSON): Annotated {
     }
     out.edges.set(edge.id, g);
   });
-  svg.querySelectorAll('g.graph').forEach(g => g.removeAttribute('id'));
+  markAuxiliary(svg, out.nodes.size > 0);
+  svg.querySelectorAll('g.graph, g.cluster').forEach(g => g.removeAttribute('id'));
   return out;
+}
+
+/**
+ * Mark what is not the graph itself: Graphviz's background polygon, a
+ * cluster named like a legend (the trace layer's DOT draws its own legend box,
+ * `cluster_legend`), and -- when the DOT follows the id contract, i.e. some
+ * nodes matched -- the nodes that are no graph node (that legend's swatches).
+ * Graphviz does not nest nodes inside their cluster's <g>, hence the two rules.
+ * The live view hides them (the widget shows its own legend beside the graph,
+ * and the graph gets the space); the exported SVG keeps them.
+ */
+export function markAuxiliary(svg: SVGSVGElement, idsMatched: boolean): void {
+  const root = svg.querySelector('g.graph');
+  if (!root) {
+    return;
+  }
+  const bg = root.querySelector(':scope > polygon');
+  if (bg) {
+    bg.classList.add('pl-aux');
+  }
+  root.querySelectorAll(':scope > g.cluster').forEach(c => {
+    const name = `${c.getAttribute('id') || ''} ${titleOf(c)}`.toLowerCase();
+    if (name.indexOf('legend') >= 0) {
+      c.classList.add('pl-aux');
+    }
+  });
+  if (idsMatched) {
+    root.querySelectorAll('g.node:not([data-node-id])').forEach(n => n.classList.add('pl-aux'));
+  }
+}
+
+/**
+ * The box (in the SVG's viewBox units) around the visible graph, for
+ * fit-to-view; null when the browser cannot measure it (not attached).
+ */
+export function graphBox(svg: SVGSVGElement, pad = 8): [number, number, number, number] | null {
+  const root = svg.querySelector('g.graph') as SVGGraphicsElement | null;
+  if (!root || typeof root.getBBox !== 'function') {
+    return null;
+  }
+  let b: DOMRect;
+  try {
+    b = root.getBBox();
+  } catch {
+    return null;
+  }
+  if (!(b.width > 0 && b.height > 0)) {
+    return null;
+  }
+  const m = root.transform.baseVal.consolidate()?.matrix;
+  const pts = [
+    [b.x, b.y],
+    [b.x + b.width, b.y + b.height]
+  ].map(([x, y]) => (m ? [m.a * x + m.c * y + m.e, m.b * x + m.d * y + m.f] : [x, y]));
+  const x0 = Math.min(pts[0][0], pts[1][0]);
+  const y0 = Math.min(pts[0][1], pts[1][1]);
+  const x1 = Math.max(pts[0][0], pts[1][0]);
+  const y1 = Math.max(pts[0][1], pts[1][1]);
+  return [x0 - pad, y0 - pad, x1 - x0 + 2 * pad, y1 - y0 + 2 * pad];
 }

@@ -46,9 +46,14 @@ export class ContextMenu {
       });
       this.el.append(item);
     }
-    this.el.style.left = `${x - r.left}px`;
-    this.el.style.top = `${y - r.top}px`;
+    // Open at the pointer, but keep the whole menu inside the widget.
     this.el.hidden = false;
+    const w = this.el.offsetWidth;
+    const hgt = this.el.offsetHeight;
+    const left = Math.max(0, Math.min(x - r.left, r.width - w - 4));
+    const top = Math.max(0, Math.min(y - r.top, r.height - hgt - 4));
+    this.el.style.left = `${left}px`;
+    this.el.style.top = `${top}px`;
   }
 
   close(): void {

@@ -12,7 +12,7 @@
 import { DOMWidgetView } from '@jupyter-widgets/base';
 import type { JSONObject } from '@lumino/coreutils';
 
-import { Annotated, annotate, paintNode } from './annotate';
+import { Annotated, annotate, graphBox, paintNode } from './annotate';
 import { ContextMenu } from './context_menu';
 import { renderDetails } from './details';
 import { h } from './dom';
@@ -58,6 +58,8 @@ export class GraphView extends DOMWidgetView {
   /** Propagator whose options the form shows (the palette pick, else the node's). */
   private formPropagator: string | null = null;
   private svgTimer: number | undefined;
+  /** Graphviz's own viewBox/width/height, restored in the exported SVG. */
+  private layoutBox: (string | null)[] = [null, null, null];
 
   render(): void {
     this.el.classList.add('pl-graph-widget');
@@ -188,11 +190,13 @@ export class GraphView extends DOMWidgetView {
     svg.classList.add('pl-svg');
     svg.setAttribute('data-testid', 'graph-svg');
     svg.setAttribute('data-view', graph.view || '');
+    const layoutBox = [svg.getAttribute('viewBox'), svg.getAttribute('width'), svg.getAttribute('height')];
     this.annotated = annotate(svg, graph);
     this.canvas.replaceChildren(svg);
+    this.layoutBox = layoutBox;
     const sameView = this.lastView === graph.view;
     this.lastView = graph.view;
-    this.zoom.attach(svg, sameView);
+    this.zoom.attach(svg, sameView, graphBox(svg));
     this.refreshSelection();
     this.onError();
     this.onFlows();
@@ -210,12 +214,18 @@ export class GraphView extends DOMWidgetView {
       if (!svg) {
         return;
       }
+      // The exported picture is Graphviz's whole layout (its legend included),
+      // at its own size, without the live view's selection and hover state.
       const clone = svg.cloneNode(true) as SVGSVGElement;
+      const [viewBox, width, height] = this.layoutBox;
       const [x, y, w, hgt] = this.zoom.homeBox();
-      clone.setAttribute('viewBox', `${x} ${y} ${w} ${hgt}`);
-      clone.setAttribute('width', `${w}pt`);
-      clone.setAttribute('height', `${hgt}pt`);
-      clone.querySelectorAll('.pl-node-selected').forEach(n => n.classList.remove('pl-node-selected'));
+      clone.setAttribute('viewBox', viewBox || `${x} ${y} ${w} ${hgt}`);
+      clone.setAttribute('width', width || `${w}pt`);
+      clone.setAttribute('height', height || `${hgt}pt`);
+      clone.removeAttribute('preserveAspectRatio');
+      clone.querySelectorAll('.pl-node-selected, .pl-aux').forEach(n =>
+        n.classList.remove('pl-node-selected', 'pl-aux')
+      );
       const text = new XMLSerializer().serializeToString(clone);
       if (text.length <= MAX_SVG) {
         this.post({ action: 'svg', svg: text });
@@ -265,6 +275,7 @@ export class GraphView extends DOMWidgetView {
       const g = this.annotated.nodes.get(node.id);
       if (g) {
         paintNode(g, node.propagator, node.colour);
+        g.classList.remove('pl-node-pending');
       }
     }
   }
@@ -326,8 +337,12 @@ export class GraphView extends DOMWidgetView {
         }
       });
     }
-    this.formPropagator = name;
-    this.refreshPanel();
+    // Re-draw the panel only when the form changes propagator: an Apply keeps
+    // what was typed on screen, so a value the kernel refuses can be corrected.
+    if (this.formPropagator !== name) {
+      this.formPropagator = name;
+      this.refreshPanel();
+    }
     this.post({ action: 'assign', site: node.site, instance, propagator: name, options });
   }
 

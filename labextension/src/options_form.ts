@@ -19,7 +19,9 @@ export function renderOptionsForm(
     return;
   }
   host.hidden = false;
-  const form = h('form', { class: 'pl-options', 'data-propagator': entry.name });
+  // novalidate: the kernel checks ranges and answers with a readable error banner;
+  // the browser's own validation would silently block the submit instead.
+  const form = h('form', { class: 'pl-options', 'data-propagator': entry.name, novalidate: '' });
   form.append(h('div', { class: 'pl-section-title' }, `${entry.name} options`));
   const readers: [string, () => unknown][] = [];
   for (const [name, opt] of Object.entries(entry.options || {})) {

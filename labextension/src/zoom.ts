@@ -20,10 +20,13 @@ export class ZoomPan {
   }
 
   /** Adopt a freshly rendered SVG; keep the current zoom when `keep` and one exists. */
-  attach(svg: SVGSVGElement, keep: boolean): void {
+  attach(svg: SVGSVGElement, keep: boolean, fitBox?: [number, number, number, number] | null): void {
     const vb = svg.viewBox.baseVal;
-    const home: [number, number, number, number] =
-      vb && vb.width > 0 ? [vb.x, vb.y, vb.width, vb.height] : [0, 0, 100, 100];
+    const home: [number, number, number, number] = fitBox
+      ? [...fitBox]
+      : vb && vb.width > 0
+        ? [vb.x, vb.y, vb.width, vb.height]
+        : [0, 0, 100, 100];
     const hadZoom = this.svg !== null && !this.isHome();
     this.svg = svg;
     this.home = home;
