@@ -1,0 +1,153 @@
+"""Browser-test fixtures: a throw-away JupyterLab server and headless Chromium.
+
+* ``lab_server`` (session): ``jupyter lab`` on 127.0.0.1, a random free port,
+  a random token, every JUPYTER_* / IPYTHONDIR path in a temp dir (so the
+  tests never read or write the user's Jupyter set-up), the news pop-up off,
+  and the test notebooks copied into a temp root dir.
+* ``browser`` (session) / ``page`` (function): Python Playwright driving
+  Debian's Chromium (/usr/bin/chromium; Playwright cannot download browsers
+  here). When Chromium or Playwright is missing the tests are skipped on a
+  developer machine, and FAIL when ``CI`` is set: CI must not pass green
+  without having run them.
+
+Screenshots go to ``test-artifacts/`` at the repository root (gitignored).
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
+NOTEBOOKS = Path(__file__).parent / "notebooks"
+CHROMIUM = os.environ.get("PROPPO_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--no-first-run",
+                 "--disable-component-update", "--disable-default-apps", "--disable-sync"]
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def _unavailable(reason: str):
+    if _in_ci():
+        pytest.fail(f"browser tests cannot run in CI: {reason}", pytrace=False)
+    pytest.skip(f"browser tests need Chromium and Playwright: {reason}")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def lab_server(tmp_path_factory):
+    """Start JupyterLab; yields {'url', 'token', 'root', 'log'}; stops it afterwards."""
+    base = tmp_path_factory.mktemp("jupyter")
+    root = base / "root"
+    root.mkdir()
+    for nb in NOTEBOOKS.glob("*.ipynb"):
+        shutil.copy(nb, root / nb.name)
+    env = dict(os.environ)
+    dirs = {name: base / name.lower() for name in (
+        "JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR",
+        "JUPYTERLAB_SETTINGS_DIR", "JUPYTERLAB_WORKSPACES_DIR", "IPYTHONDIR")}
+    for name, path in dirs.items():
+        path.mkdir()
+        env[name] = str(path)
+    env.pop("JUPYTER_PATH", None)
+    env["JUPYTER_PLATFORM_DIRS"] = "1"
+    # No news / update pop-up covering the notebook.
+    page_config = {"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}}
+    for where in (dirs["JUPYTER_CONFIG_DIR"] / "labconfig", dirs["JUPYTERLAB_SETTINGS_DIR"]):
+        where.mkdir(parents=True, exist_ok=True)
+        (where / "page_config.json").write_text(json.dumps(page_config))
+    notify = dirs["JUPYTERLAB_SETTINGS_DIR"] / "@jupyterlab" / "apputils-extension"
+    notify.mkdir(parents=True)
+    (notify / "notification.jupyterlab-settings").write_text(
+        json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+
+    port, token = _free_port(), secrets.token_hex(16)
+    log_path = base / "jupyter.log"
+    log = open(log_path, "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1",
+         f"--port={port}", f"--IdentityProvider.token={token}", "--allow-root",
+         "--ServerApp.port_retries=0", f"--ServerApp.root_dir={root}"],
+        cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"jupyter lab exited ({proc.returncode}):\n"
+                                   f"{log_path.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=2):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("jupyter lab did not start within 60 s:\n"
+                                       f"{log_path.read_text()[-3000:]}")
+                time.sleep(0.3)
+        yield {"url": url, "token": token, "root": root, "log": log_path}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError as err:
+        _unavailable(f"python playwright is not installed ({err})")
+    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
+        _unavailable(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture
+def page(browser, request):
+    """A fresh page; a screenshot is saved to test-artifacts/ when the test fails."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    pg = context.new_page()
+    pg.set_default_timeout(30_000)
+    yield pg
+    rep = getattr(request.node, "rep_call", None)
+    if rep is not None and rep.failed:
+        ARTIFACTS.mkdir(exist_ok=True)
+        try:
+            pg.screenshot(path=str(ARTIFACTS / f"FAILED-{request.node.name}.png"), full_page=True)
+        except Exception:  # noqa: BLE001 - best effort
+            pass
+    context.close()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    setattr(item, f"rep_{rep.when}", rep)
