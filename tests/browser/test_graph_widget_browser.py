@@ -54,8 +54,6 @@ def cell_output(page, index: int, marker: str, timeout: float = 30_000) -> str:
 
 def kernel_state(page) -> dict:
     """Run cell 2 (prints the kernel-side state) and parse its lines."""
-    before = page.locator(".jp-Notebook .jp-Cell").nth(1).get_attribute("class")
-    del before
     run_cell(page, 1)
     page.wait_for_timeout(300)
     text = cell_output(page, 1, "ERROR=")
