@@ -110,6 +110,7 @@ def test_a_failing_propagator_is_shown_and_the_run_can_restart(lab):
     assert isinstance(lab.runner.error, pl.NonFiniteError)
     assert "site &#x27;state&#x27;" in lab.banner.value
     assert lab.graph.error["site"] == "state" and lab.graph.error["propagator"] == "LR"
+    assert lab.graph.error["instance"] == 0  # where the NaN first appears, going forward
     assert "error" in lab.status.value
     with torch.no_grad():
         lab.program.params["beta"].fill_(2.4)

@@ -140,14 +140,20 @@ class BackwardPass:
                 self.manager._emit("message_sent", Message("backprop", g, Merge.SUM, sender), None)
         self._last_sender = sender
 
-    def flush(self) -> None:
+    def flush(self, last: bool = False) -> None:
+        """Deliver pending gradient terms in one autograd call.
+
+        A segment of the graph can feed several nodes (``s = 0.9 * s + a``
+        feeds both the cost and the next node), so every delivery but the
+        last keeps the graph; it is dropped with the tape.
+        """
         self._verify()
         if not self._tensors:
             return
         tensors, grads = self._tensors, self._grads
         self._tensors, self._grads = [], []
         try:
-            torch.autograd.backward(tensors, grads)
+            torch.autograd.backward(tensors, grads, retain_graph=not last)
         except RuntimeError as err:
             node = self._last_sender
             raise PropagationError(f"autograd failed delivering gradients: {err}",
@@ -185,7 +191,7 @@ class BackwardPass:
                              phase="backward", iteration=self.manager.iteration)
 
     def finish(self) -> None:
-        self.flush()
+        self.flush(last=True)
         self._verify()
         if self._deferred:
             flags = torch.cat([ok for _, ok in self._deferred]).cpu()
@@ -208,6 +214,7 @@ class LossPropagator(Propagator):
 
     def backward(self, node, bp):
         cost = node.inputs[0]
+        bp.check(node, "cost", cost)
         node.inbox.put(Message("cost", cost.detach(), Merge.SUM, node))
         bp.backprop(node, [cost], [torch.full_like(cost, 1.0 / cost.shape[0])])
 
@@ -355,7 +362,6 @@ class PropagationManager:
             raise RuntimeError(f"the tape holds {len(self._tape)} nodes: was pm.backward() "
                                "forgotten? Call pm.backward() or pm.discard() each iteration")
         instance = self._counts.get(site, 0)
-        self._counts[site] = instance + 1
         prop = self._loss_prop if kind == "loss" else self._propagator_for(kind, site, instance)
         node = Node(site, instance, kind, len(self._tape), prop, inputs=inputs, dist=dist,
                     prev=self._tape[-1] if self._tape else None)
@@ -367,6 +373,7 @@ class PropagationManager:
             raise PropagationError(str(err), site=site, instance=instance, propagator=prop.name,
                                    phase="forward", iteration=self.iteration) from err
         node.output = out
+        self._counts[site] = instance + 1
         self._tape.append(node)
         if out is not None:
             self._owners[out if out.grad_fn is None else out.grad_fn] = node
@@ -457,8 +464,7 @@ class PropagationManager:
                 p.grad = None
             self.backward()
         except BaseException:
-            if self._tape:
-                self.discard()
+            self.discard()
             raise
         return {k: (p.grad.detach().clone() if p.grad is not None else torch.zeros_like(p))
                 for k, p in self.params.items()}

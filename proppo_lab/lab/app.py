@@ -368,6 +368,7 @@ class Lab(widgets.VBox):
         for label, plan, default in runs:
             pm = PropagationManager(plan=plan, default=default, sites=self.graph_source.sites)
             pm.watch_grads = True
+            trace.ForwardCheck(pm)  # a NaN is reported at the node where it first appears
             recorder = self._recorder = trace.Recorder(self.graph_source)
             recorder.attach(pm)
             meter = _LossMeter()
