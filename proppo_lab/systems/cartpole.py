@@ -4,8 +4,9 @@ State (position, velocity, angle, angular velocity); angle 0 hangs down, pi is
 upright. Each step integrates the equations of motion, then adds Gaussian
 process noise at the sample site "state". A small neural policy pushes the
 cart with a force in [-max_force, max_force]; the per-step cost
-1 - exp(-d^2 / (2 * 0.25^2)) measures how far the pole's tip is from upright
-above the origin. Over long horizons the dynamics make reparameterisation
+1 - exp(-d^2 / (2 w^2)) measures how far the pole's tip is from upright
+above the origin (w = 0.5 for balancing from upright, 0.25 for swinging up
+from hanging down, as in PILCO). Over long horizons the dynamics make reparameterisation
 gradients explode while total propagation and Gaussian shaping stay usable
 (Parmas et al., PIPPS, ICML 2018).
 """
@@ -40,7 +41,9 @@ class CartPole(System):
     sites = ("state", "cost")
 
     def __init__(self, horizon=50, particles=100, noise=0.01, dt=0.1, substeps=2,
-                 hidden=32, seed=0, device=None):
+                 hidden=32, seed=0, task="balance", device=None):
+        if task not in ("balance", "swingup"):
+            raise ValueError(f"task must be 'balance' or 'swingup', got {task!r}")
         generator = torch.Generator().manual_seed(seed)
         with torch.random.fork_rng():
             torch.manual_seed(int(torch.randint(2 ** 31, (1,), generator=generator)))
@@ -49,7 +52,12 @@ class CartPole(System):
         self.horizon, self.particles, self.noise = horizon, particles, noise
         self.dt, self.substeps, self.hidden, self.seed = dt, substeps, hidden, seed
         self.cart_mass, self.pole_mass, self.length, self.friction = 0.5, 0.5, 0.5, 0.1
-        self.start = torch.zeros(4, device=device)
+        self.task = task
+        # balance starts at the unstable upright equilibrium, where small errors grow
+        # exponentially; swing-up starts hanging down
+        self.start = torch.tensor([0.0, 0.0, math.pi if task == "balance" else 0.0, 0.0],
+                                  device=device)
+        self.width = 0.5 if task == "balance" else 0.25
         self.scale = torch.full((4,), noise, device=device)
 
     def dynamics(self, s: torch.Tensor, force: torch.Tensor) -> torch.Tensor:
@@ -74,7 +82,7 @@ class CartPole(System):
         x, _, a, _ = s.unbind(-1)
         l = self.length
         d2 = (x + l * torch.sin(a)) ** 2 + (l + l * torch.cos(a)) ** 2
-        return 1 - torch.exp(-d2 / (2 * 0.25 ** 2))
+        return 1 - torch.exp(-d2 / (2 * self.width ** 2))
 
     def __call__(self, pm):
         policy = pm.param("policy", self.policy)
@@ -92,7 +100,7 @@ class CartPole(System):
     def settings(self):
         return {"horizon": self.horizon, "particles": self.particles, "noise": self.noise,
                 "dt": self.dt, "substeps": self.substeps, "hidden": self.hidden,
-                "seed": self.seed}
+                "seed": self.seed, "task": self.task}
 
     @staticmethod
     def upright_angle() -> float:
