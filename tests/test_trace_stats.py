@@ -209,3 +209,53 @@ def test_compare_on_gpu():
     toy = GaussianToy(particles=100, device="cuda")
     res = compare(toy, {"RP": "RP", "TP": "TP"}, 5)
     assert res.summary["TP"]["mu"]["n"] == 5 and not res.errors
+
+
+# -- per-particle shares of an estimate ---------------------------------------
+
+@pytest.mark.parametrize("plan", ["RP", "LR", "TP", "GS", "Pause"])
+def test_per_particle_shares_add_up_to_the_estimate(plan):
+    import proppo_lab as pl
+    torch.manual_seed(0)
+    chain = pl.systems.GaussianChain(particles=64)
+    pm = pl.PropagationManager(default=plan)
+    pm.per_particle = True
+    grads = pm.estimate(chain)
+    shares = pm.particle_gradients
+    assert shares.exact and shares.values.shape == (64, 2)
+    estimate = torch.stack([grads["mu"], grads["a"]])
+    assert torch.allclose(shares.values.mean(0), estimate, rtol=1e-4, atol=1e-6)
+
+
+def test_spread_predicts_the_variance_across_iterations():
+    import proppo_lab as pl
+    from proppo_lab import trace
+    n = 200
+    result = trace.compare(pl.systems.GaussianToy(particles=n), {"RP": "RP"}, iterations=300,
+                           spread=True)
+    history = result.history["RP"]["mu"]
+    spread = torch.tensor(history["spread"])
+    grads = torch.tensor(history["grad"])
+    predicted = spread.mean() / n            # i.i.d. particles: Var(mean) = Var(particle) / N
+    observed = grads.var()
+    # the variance of a sample variance with 299 dof is about 2/299 relative: allow 4 sigma
+    assert abs(observed / predicted - 1) < 4 * (2 / 299) ** 0.5
+
+
+def test_spread_with_many_parameters_uses_probes():
+    import proppo_lab as pl
+    torch.manual_seed(0)
+    policy = torch.nn.Linear(8, 16)
+    inputs = torch.randn(32, 8)
+
+    def program(pm):
+        pm.param("policy", policy)
+        x = pm.sample("x", torch.distributions.Normal(policy(inputs).sum(-1), 1.0))
+        pm.loss("cost", x ** 2)
+
+    pm = pl.PropagationManager(default="RP")
+    pm.per_particle = True
+    pm.estimate(program)
+    shares = pm.particle_gradients
+    assert not shares.exact and set(shares.spread()) == {"total"}
+    assert shares.values.shape == (32, 64)

@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterable, Mapping
 import torch
 from torch import nn
 
-from . import registry
+from . import per_particle, registry
 from .errors import NonFiniteError, PlanError, PropagationError
 from .messages import Merge, Message
 from .node import Node
@@ -87,6 +87,8 @@ class BackwardPass:
         self._observed = bool(manager._observers)
         #: per-pass memory for propagators (e.g. weights reused across instances)
         self.scratch: dict = {}
+        self._particles = (per_particle.ParticleAccumulator(manager.params)
+                           if manager.per_particle else None)
 
     # -- reading messages -------------------------------------------------
     def cost(self, node: Node) -> torch.Tensor | None:
@@ -134,6 +136,8 @@ class BackwardPass:
             if not t.requires_grad:
                 continue
             self.check(sender, "gradient sent backwards", g)
+            if self._particles is not None:
+                self._particles.add(t, g)
             self._tensors.append(t)
             self._grads.append(g)
             if self._observed:
@@ -191,6 +195,8 @@ class BackwardPass:
                              phase="backward", iteration=self.manager.iteration)
 
     def finish(self) -> None:
+        if self._particles is not None:
+            self.manager.particle_gradients = self._particles.result()
         self.flush(last=True)
         self._verify()
         if self._deferred:
@@ -243,6 +249,10 @@ class PropagationManager:
         self.max_nodes = max_nodes
         self.record_edges = False
         self.watch_grads = False
+        #: also split each estimate into per-particle shares (two extra autograd
+        #: calls per gradient term): read them from ``particle_gradients``
+        self.per_particle = False
+        self.particle_gradients: per_particle.ParticleGradients | None = None
         self.iteration = 0
         self.params: dict[str, torch.Tensor] = {}
         self._tape: list[Node] = []

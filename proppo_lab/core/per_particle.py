@@ -21,9 +21,13 @@ import torch
 
 
 def parameter_directions(inputs: Sequence[torch.Tensor], params: Sequence[torch.Tensor],
-                         directions: int = 64):
+                         directions: int = 64, probes: torch.Tensor | None = None):
     """``J u`` for each input and direction: list of (K, *input.shape), and whether exact.
 
+    Without ``probes`` the directions cover the parameters these inputs use
+    (basis vectors, or Gaussian probes beyond ``directions`` elements). With
+    ``probes`` (K, total elements of ``params``) the same directions serve
+    every call, so contributions from different segments add up.
     Returns None when the inputs do not depend on any of the parameters.
     """
     params = [p for p in params if p.requires_grad]
@@ -32,15 +36,20 @@ def parameter_directions(inputs: Sequence[torch.Tensor], params: Sequence[torch.
     ws = [torch.zeros_like(x, requires_grad=True) for x in inputs]
     jts = torch.autograd.grad(list(inputs), params, ws, create_graph=True, retain_graph=True,
                               allow_unused=True)
-    used = [j.reshape(-1) for j in jts if j is not None and j.requires_grad]
-    if not used:
+    if all(j is None or not j.requires_grad for j in jts):
         return None
-    flat = torch.cat(used)
-    size = flat.numel()
-    if size <= directions:
-        probes, exact = torch.eye(size, dtype=flat.dtype, device=flat.device), True
+    if probes is None:
+        flat = torch.cat([j.reshape(-1) for j in jts if j is not None and j.requires_grad])
+        size = flat.numel()
+        if size <= directions:
+            probes, exact = torch.eye(size, dtype=flat.dtype, device=flat.device), True
+        else:
+            probes, exact = torch.randn(directions, size, dtype=flat.dtype, device=flat.device), False
     else:
-        probes, exact = torch.randn(directions, size, dtype=flat.dtype, device=flat.device), False
+        flat = torch.cat([j.reshape(-1) if j is not None and j.requires_grad
+                          else torch.zeros(p.numel(), dtype=p.dtype, device=p.device)
+                          for j, p in zip(jts, params)])
+        exact = None  # the caller chose the directions
     if probes.shape[0] <= 4:  # a few plain calls beat vmap's fixed cost
         per = [torch.autograd.grad(flat, ws, u, retain_graph=True, allow_unused=True)
                for u in probes]
@@ -75,3 +84,73 @@ def trace_variance(contributions: torch.Tensor, exact: bool) -> torch.Tensor:
     var = contributions.var(0, unbiased=True) if contributions.shape[0] > 1 else \
         torch.zeros(contributions.shape[1], dtype=contributions.dtype, device=contributions.device)
     return var.sum() if exact else var.mean()
+
+
+class ParticleGradients:
+    """Each particle's share of one gradient estimate, along fixed directions.
+
+    ``values`` is (particles, K): particle i's gradient projected on each
+    direction, scaled so that the mean over particles is the estimate's
+    projection. With at most ``directions`` parameter elements the directions
+    are the basis (``slices`` says which columns belong to which parameter);
+    beyond that they are Gaussian probes and only the total spread is known.
+    """
+
+    def __init__(self, values: torch.Tensor, slices: dict[str, slice] | None):
+        self.values = values
+        self.slices = slices
+
+    @property
+    def exact(self) -> bool:
+        return self.slices is not None
+
+    def spread(self) -> dict[str, torch.Tensor]:
+        """Variance across particles (summed over elements) per parameter, or 'total'."""
+        if self.slices is None:
+            return {"total": trace_variance(self.values, exact=False)}
+        return {name: trace_variance(self.values[:, cols], exact=True)
+                for name, cols in self.slices.items()}
+
+
+class ParticleAccumulator:
+    """Adds up per-particle contributions of every gradient term of one backward pass.
+
+    Every contribution to a parameter's gradient is handed to autograd as a
+    term whose graph ends at the parameters or at other nodes' cut outputs, so
+    summing each term's per-particle share gives the whole estimate,
+    particle by particle, whatever the plan. Costs two autograd calls per term.
+    """
+
+    def __init__(self, params: dict[str, torch.Tensor], directions: int = 64):
+        self.names = [k for k, p in params.items() if p.requires_grad]
+        self.params = [params[k] for k in self.names]
+        sizes = [p.numel() for p in self.params]
+        total = sum(sizes)
+        self.slices = None
+        self.probes = None
+        if total:
+            ref = self.params[0]
+            if total <= directions:
+                self.probes = torch.eye(total, dtype=ref.dtype, device=ref.device)
+                starts = [sum(sizes[:i]) for i in range(len(sizes))]
+                self.slices = {k: slice(a, a + n) for k, a, n in zip(self.names, starts, sizes)}
+            else:
+                self.probes = torch.randn(directions, total, dtype=ref.dtype, device=ref.device)
+        self.values: torch.Tensor | None = None
+
+    def add(self, tensor: torch.Tensor, grad: torch.Tensor) -> None:
+        if self.probes is None or tensor.dim() == 0:
+            return
+        found = parameter_directions([tensor], self.params, probes=self.probes)
+        if found is None:
+            return
+        part = project(found[0], [grad]) * grad.shape[0]
+        if self.values is None:
+            self.values = part
+        elif self.values.shape == part.shape:
+            self.values = self.values + part
+
+    def result(self) -> ParticleGradients | None:
+        if self.values is None:
+            return None
+        return ParticleGradients(self.values, self.slices)

@@ -95,7 +95,7 @@ def compare(program: Callable[[PropagationManager], Any], plans: Mapping[str, An
             on_error: str = "record", confidence: float = 0.95,
             progress: Callable[[int, int, str], None] | None = None,
             stop: Callable[[], bool] | None = None, observers: Mapping[str, list] | None = None,
-            **manager_kwargs) -> Comparison:
+            spread: bool = False, **manager_kwargs) -> Comparison:
     """Run ``program`` for ``iterations`` gradient estimates under each plan.
 
     ``plans``: name -> plan (dict or Plan) or propagator name. ``check=True``
@@ -105,6 +105,9 @@ def compare(program: Callable[[PropagationManager], Any], plans: Mapping[str, An
     ``progress(done, total, text)`` is called after every estimate; ``stop()``
     returning True ends the run early (what has been computed is kept).
     ``observers``: plan name -> extra observers (e.g. a Recorder) to attach.
+    ``spread=True`` also records, per iteration, the variance of the
+    per-particle shares of each gradient (costs two autograd calls per
+    gradient term); ``spread / particles`` predicts the estimate's variance.
     """
     if on_error not in ("record", "raise"):
         raise ValueError(f"on_error must be 'record' or 'raise', got {on_error!r}")
@@ -116,6 +119,7 @@ def compare(program: Callable[[PropagationManager], Any], plans: Mapping[str, An
     for name, spec in plans.items():
         plan, dflt = plan_and_default(spec, default)
         pm = managers[name] = PropagationManager(plan=plan, default=dflt, **manager_kwargs)
+        pm.per_particle = spread
         stats[name] = GradientStats()
         flags[name] = []
         if check:
@@ -144,7 +148,7 @@ def compare(program: Callable[[PropagationManager], Any], plans: Mapping[str, An
                 continue
             finally:
                 seconds[name] += time.perf_counter() - start
-            stats[name].update(grads)
+            stats[name].update(grads, managers[name].particle_gradients if spread else None)
             flags[name].append(torch.stack([torch.isfinite(g).all() for g in grads.values()])
                                if grads else torch.ones(1, dtype=torch.bool))
             done += 1

@@ -86,8 +86,14 @@ class GradientStats:
         self.stats: dict[str, Welford] = {}
         self._grads: dict[str, list[torch.Tensor]] = {}
         self._variances: dict[str, list[torch.Tensor]] = {}
+        self._spreads: dict[str, list[torch.Tensor]] = {}
 
-    def update(self, grads: Mapping[str, torch.Tensor]) -> None:
+    def update(self, grads: Mapping[str, torch.Tensor], particles=None) -> None:
+        """Add one iteration. ``particles``: the manager's ``particle_gradients``
+        (per-particle shares), whose spread is recorded per parameter."""
+        if particles is not None:
+            for name, value in particles.spread().items():
+                self._spreads.setdefault(name, []).append(value.detach())
         for name, g in grads.items():
             w = self.stats.setdefault(name, Welford())
             w.update(g)
@@ -104,7 +110,8 @@ class GradientStats:
 
     def history(self) -> dict[str, dict[str, list]]:
         """``{param: {"grad": [per-iteration gradient as float or list],
-        "variance": [running total variance]}}``."""
+        "variance": [running total variance], "spread"?: [per-iteration variance
+        across particles]}}``; with Gaussian probes the spread is under "total"."""
         out = {}
         for name in self.stats:
             grads = torch.stack(self._grads[name]).cpu().double()
@@ -112,6 +119,8 @@ class GradientStats:
             out[name] = {"grad": [g.item() if g.dim() == 0 else g.reshape(-1).tolist()
                                   for g in grads],
                          "variance": var.tolist()}
+        for name, values in self._spreads.items():
+            out.setdefault(name, {})["spread"] = torch.stack(values).cpu().double().tolist()
         return out
 
     def summary(self, confidence: float = 0.95) -> dict[str, dict]:
