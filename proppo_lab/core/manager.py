@@ -344,8 +344,7 @@ class PropagationManager:
         if not isinstance(dist, torch.distributions.Distribution):
             raise TypeError(f"sample('{site}'): expected a torch.distributions.Distribution, "
                             f"got {type(dist).__name__}")
-        inputs = tuple(t for t in _dist_tensors(dist))
-        return self._record("sample", site, inputs, dist)
+        return self._record("sample", site, None, dist)
 
     def forward(self, site: str, x: torch.Tensor) -> torch.Tensor:
         """A deterministic node: the value ``x`` passes through the site's propagator."""
@@ -362,7 +361,7 @@ class PropagationManager:
                              f"got {shape}; sum over the other dimensions first")
         return self._record("loss", site, (cost,), None)
 
-    def _record(self, kind: str, site: str, inputs: tuple, dist) -> torch.Tensor:
+    def _record(self, kind: str, site: str, inputs: tuple | None, dist) -> torch.Tensor:
         if not isinstance(site, str) or not site:
             raise ValueError(f"site names must be non-empty strings, got {site!r}")
         seen = self._site_kinds.setdefault(site, kind)
@@ -373,8 +372,8 @@ class PropagationManager:
                                "forgotten? Call pm.backward() or pm.discard() each iteration")
         instance = self._counts.get(site, 0)
         prop = self._loss_prop if kind == "loss" else self._propagator_for(kind, site, instance)
-        node = Node(site, instance, kind, len(self._tape), prop, inputs=inputs, dist=dist,
-                    prev=self._tape[-1] if self._tape else None)
+        tape = self._tape
+        node = Node(site, instance, kind, len(tape), prop, inputs, dist, tape[-1] if tape else None)
         try:
             out = prop.forward(node, self._forward)
         except PropagationError:
@@ -521,13 +520,3 @@ class PropagationManager:
             stack.extend(next_fn for next_fn, _ in fn.next_functions)
         nodes.sort(key=lambda n: n.index)
         return nodes, params
-
-
-def _dist_tensors(dist) -> list[torch.Tensor]:
-    """The tensors a distribution was built from (loc and scale, logits, ...)."""
-    out = []
-    for key in getattr(dist, "arg_constraints", {}):
-        value = dist.__dict__.get(key)
-        if isinstance(value, torch.Tensor):
-            out.append(value)
-    return out

@@ -8,7 +8,6 @@ by :meth:`PropagationManager.parents`, so recording a node costs almost nothing.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -19,19 +18,47 @@ if TYPE_CHECKING:
     from .propagator import Propagator
 
 
-@dataclass(eq=False)
+def dist_tensors(dist) -> tuple[torch.Tensor, ...]:
+    """The tensors a distribution was built from (loc and scale, logits, ...)."""
+    out = []
+    for key in getattr(dist, "arg_constraints", {}):
+        value = dist.__dict__.get(key)
+        if isinstance(value, torch.Tensor):
+            out.append(value)
+    return tuple(out)
+
+
 class Node:
-    site: str
-    instance: int
-    kind: str                      # "sample", "forward" or "loss"
-    index: int                     # position on the tape (creation order)
-    propagator: "Propagator"
-    inputs: tuple[torch.Tensor, ...] = ()   # what the node's value was computed from
-    dist: Any = None               # the torch Distribution of a sample node
-    output: torch.Tensor | None = None      # what the program received
-    saved: dict = field(default_factory=dict)
-    inbox: Inbox = field(default_factory=Inbox)
-    prev: "Node | None" = None     # the node recorded just before: receives this node's cost-to-go
+    # slots: a node is created at every hit of every site, so it is kept lean
+    __slots__ = ("site", "instance", "kind", "index", "propagator", "dist", "output", "saved",
+                 "inbox", "prev", "_inputs")
+
+    def __init__(self, site: str, instance: int, kind: str, index: int,
+                 propagator: "Propagator", inputs: tuple[torch.Tensor, ...] | None = None,
+                 dist: Any = None, prev: "Node | None" = None):
+        self.site = site
+        self.instance = instance
+        self.kind = kind                  # "sample", "forward" or "loss"
+        self.index = index                # position on the tape (creation order)
+        self.propagator = propagator
+        self.dist = dist                  # the torch Distribution of a sample node
+        self.output: torch.Tensor | None = None   # what the program received
+        self.saved: dict = {}             # what the propagator stored going forward
+        self.inbox = Inbox()              # what it received going back
+        self.prev = prev                  # the node recorded just before: gets the cost-to-go
+        self._inputs = inputs
+
+    @property
+    def inputs(self) -> tuple[torch.Tensor, ...]:
+        """What the node's value was computed from: the distribution's tensors
+        for a sample node (read when first needed), the value for the others."""
+        if self._inputs is None:
+            self._inputs = dist_tensors(self.dist) if self.dist is not None else ()
+        return self._inputs
+
+    @inputs.setter
+    def inputs(self, value: tuple[torch.Tensor, ...]) -> None:
+        self._inputs = tuple(value)
 
     @property
     def label(self) -> str:
