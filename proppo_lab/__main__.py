@@ -1,4 +1,4 @@
-"""Command line: ``python -m proppo_lab demo``."""
+"""Command line: ``python -m proppo_lab demo`` and ``python -m proppo_lab export``."""
 from __future__ import annotations
 
 import argparse
@@ -35,9 +35,25 @@ def main(argv=None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     d = sub.add_parser("demo", help="print chaotic-RNN gradient statistics under RP, LR, TP")
     d.add_argument("--iterations", type=int, default=30)
+    e = sub.add_parser("export", help="export a notebook to one self-contained offline HTML page "
+                                      "(graphs as SVG, plotly plots interactive, no network)")
+    e.add_argument("notebook", help="the .ipynb to export")
+    e.add_argument("-o", "--output", help="the HTML page to write (default: NOTEBOOK.html)")
+    e.add_argument("--execute", action="store_true",
+                   help="run the notebook first (fresh kernel) and export the live state")
+    e.add_argument("--timeout", type=int, default=600, help="seconds per cell with --execute")
+    e.add_argument("--kernel", default=None, help="kernel name with --execute")
+    e.add_argument("--save-notebook", default=None,
+                   help="with --execute: also write the executed notebook here")
     args = parser.parse_args(argv)
     if args.command == "demo":
         demo(args.iterations)
+    elif args.command == "export":
+        from .lab.export import export
+        out = export(args.notebook, args.output, execute_first=args.execute,
+                     timeout=args.timeout, kernel_name=args.kernel,
+                     save_notebook=args.save_notebook)
+        print(f"wrote {out}")
     return 0
 
 

@@ -1,12 +1,15 @@
 /**
- * The JupyterLab / Notebook 7 plugin: registers the "proppo-lab" widget module.
- * Nothing else happens here; the view lives in graph_view.ts.
+ * The JupyterLab / Notebook 7 plugins: the "proppo-lab" widget module (the view
+ * lives in graph_view.ts) and the tutorials command/launcher card
+ * (launcher.ts). The kernel-less graph renderer is a mime extension (mime.ts,
+ * package.json "mimeExtension").
  */
 import { IJupyterWidgetRegistry } from '@jupyter-widgets/base';
 import { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 
 import { GraphModel } from './model';
 import { GraphView } from './graph_view';
+import { tutorialsPlugin } from './launcher';
 import { MODULE_NAME, MODULE_VERSION } from './version';
 
 const plugin: JupyterFrontEndPlugin<void> = {
@@ -23,4 +26,4 @@ const plugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export default plugin;
+export default [plugin, tutorialsPlugin];

@@ -16,6 +16,15 @@ Data flows one way per direction:
 The kernel never trusts ``svg`` (the rendered picture the browser sends back
 after each layout) for anything but static export.
 
+Static snapshot: besides the widget view, the widget's display bundle carries
+``image/svg+xml`` (the graph drawn kernel-side by the ``dot`` binary, or the
+browser's picture when one was synced) and a small marker
+``application/vnd.proppo-lab.graph+json``. A notebook saved with its outputs
+thus still shows the graph without a kernel: the JupyterLab extension's mime
+renderer for the marker shows the live view when the widget model exists and
+the static SVG otherwise; other front ends (nbviewer, GitHub) fall back to the
+SVG. :meth:`GraphWidget.static_svg` is what static export uses.
+
 ``source`` is anything with ``sites`` (list of site names),
 ``to_json(plan, view) -> dict`` and ``to_dot(plan, view, flows=None) -> str``;
 in the lab it is :class:`proppo_lab.trace.Graph`. It is handed the current
@@ -39,6 +48,9 @@ log = logging.getLogger(__name__)
 
 MODULE_NAME = "proppo-lab"
 MODULE_VERSION = "^0.1.0"
+
+#: Marker MIME type of a graph widget's display bundle (see the module docstring).
+GRAPH_MIME = "application/vnd.proppo-lab.graph+json"
 
 PlanCallback = Callable[[Plan], Any]
 
@@ -146,6 +158,40 @@ class GraphWidget(widgets.DOMWidget):
     def rerender(self) -> None:
         """Re-draw from the source (after the source's graph changed)."""
         self._render()
+
+    # ------------------------------------------------------------- static snapshot
+
+    def static_svg(self) -> str:
+        """The graph as a standalone SVG string ('' when it cannot be drawn).
+
+        The browser's picture (``svg``, synced after each layout) when there is
+        one, else drawn kernel-side from ``dot`` with the ``dot`` binary (Debian
+        ``graphviz``), coloured by the current plan, with the flow overlay.
+        """
+        if self.svg.lstrip().startswith("<svg"):
+            return self.svg
+        try:
+            import graphviz
+            dot = self._source.to_dot(self._plan, self.view, flows=self.flows or None)
+            text = graphviz.Source(dot).pipe(format="svg").decode("utf-8")
+        except Exception:  # noqa: BLE001 - no dot binary, or a source that cannot draw
+            log.debug("graph widget: no static SVG", exc_info=True)
+            return ""
+        start = text.find("<svg")
+        return text[start:] if start >= 0 else ""
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict:
+        """The widget view plus a static snapshot (SVG) for kernel-less viewers."""
+        bundle = super()._repr_mimebundle_(**kwargs)
+        if not bundle:
+            return bundle
+        svg = self.static_svg()
+        if svg:
+            bundle["image/svg+xml"] = svg
+            bundle[GRAPH_MIME] = {"version": 1, "view": self.view,
+                                  "model_id": self.model_id,
+                                  "nodes": sorted(i for i in self._node_ids() if i)}
+        return bundle
 
     # ------------------------------------------------------------ message handling
 
