@@ -5,6 +5,7 @@ the clicks themselves).
 """
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import threading
@@ -262,3 +263,15 @@ def test_runner_reports_errors_and_finishes():
         runner.start(lambda s: time.sleep(0.5))
         runner.start(lambda s: None)
     runner.join(5)
+
+
+def test_display_carries_a_static_graph_for_kernel_less_viewers(lab):
+    from proppo_lab.lab.graph_widget import GRAPH_MIME
+    bundle = lab._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    if not shutil.which("dot"):
+        pytest.skip("needs Graphviz's dot to draw the static picture")
+    assert bundle["image/svg+xml"].lstrip().startswith("<svg")
+    assert 'id="site:state"' in bundle["image/svg+xml"]
+    assert bundle[GRAPH_MIME]["model_id"] == lab.model_id
+    assert "site:state" in bundle[GRAPH_MIME]["nodes"]

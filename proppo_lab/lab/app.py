@@ -29,7 +29,7 @@ from ..core.manager import PropagationManager
 from ..core.plan import Plan
 from ..systems.base import System
 from .devices import list_devices
-from .graph_widget import GraphWidget
+from .graph_widget import GRAPH_MIME, GraphWidget
 from .plots import LivePlots
 from .runner import Runner
 
@@ -118,6 +118,20 @@ class Lab(widgets.VBox):
                                                     layout=widgets.Layout(width="100%")),
                           self.status, self.plot_grid])
         self.add_class("pl-lab")
+
+    def _repr_mimebundle_(self, **kwargs):
+        """The live Lab plus its graph as SVG, so that a notebook saved with
+        outputs still shows the graph when reopened without a kernel (the
+        extension's renderer falls back to the picture when no model is live)."""
+        bundle = super()._repr_mimebundle_(**kwargs)
+        if not bundle:
+            return bundle
+        svg = self.graph.static_svg()
+        if svg:
+            bundle["image/svg+xml"] = svg
+            bundle[GRAPH_MIME] = {"version": 1, "view": self.graph.view, "model_id": self.model_id,
+                                  "nodes": sorted(n["id"] for n in self.graph.graph.get("nodes", []))}
+        return bundle
 
     # -- layout -------------------------------------------------------------
     def _build_controls(self, iterations: int, seed: int, lr: float) -> None:
