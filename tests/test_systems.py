@@ -47,6 +47,25 @@ def test_cartpole_policy_gradients_under_each_plan(plan):
     assert any(g.abs().sum() > 0 for g in grads.values())
 
 
+def test_cartpole_untrained_policy_pushes_gently():
+    # tutorial 4 relies on it: a saturated random policy drives the cart away and
+    # every cost, and so every gradient, saturates
+    cp = CartPole()
+    states = torch.tensor([[0.0, 0.0, math.pi, 0.0], [0.5, -1.0, math.pi - 0.3, 2.0],
+                           [-1.0, 1.0, 0.0, -3.0]])
+    force = cp.policy(states)
+    assert force.abs().max() < 0.25 * cp.policy.max_force
+
+
+def test_cartpole_records_the_cost_per_step():
+    torch.manual_seed(0)
+    cp = CartPole(horizon=6, particles=16)
+    pl.PropagationManager(default="RP", sites=cp.sites).estimate(cp)
+    assert cp.last_cost.shape == (6,)
+    assert ((cp.last_cost >= 0) & (cp.last_cost <= 1)).all()
+    assert not cp.last_cost.requires_grad
+
+
 def test_cartpole_rejects_unknown_task():
     with pytest.raises(ValueError, match="task"):
         CartPole(task="juggle")
