@@ -151,3 +151,81 @@ def pytest_runtest_makereport(item, call):
     outcome = yield
     rep = outcome.get_result()
     setattr(item, f"rep_{rep.when}", rep)
+
+
+# ---------------------------------------------------------------------------
+# Outside pytest: the same throw-away JupyterLab for bench/ scripts
+# (bench/layout_browser.py, bench/click_latency.py). Same isolation as the
+# ``lab_server`` fixture above (temp JUPYTER_* dirs, no news pop-up).
+
+from contextlib import contextmanager  # noqa: E402
+
+
+@contextmanager
+def jupyter_lab_server(root: Path, base: Path):
+    """Start ``jupyter lab`` serving ``root``, config dirs under ``base``;
+    yields {'url', 'token', 'root', 'log'} and stops the server afterwards."""
+    env = dict(os.environ)
+    dirs = {name: base / name.lower() for name in (
+        "JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR",
+        "JUPYTERLAB_SETTINGS_DIR", "JUPYTERLAB_WORKSPACES_DIR", "IPYTHONDIR")}
+    for name, path in dirs.items():
+        path.mkdir(parents=True, exist_ok=True)
+        env[name] = str(path)
+    env.pop("JUPYTER_PATH", None)
+    env["JUPYTER_PLATFORM_DIRS"] = "1"
+    page_config = {"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}}
+    for where in (dirs["JUPYTER_CONFIG_DIR"] / "labconfig", dirs["JUPYTERLAB_SETTINGS_DIR"]):
+        where.mkdir(parents=True, exist_ok=True)
+        (where / "page_config.json").write_text(json.dumps(page_config))
+    notify = dirs["JUPYTERLAB_SETTINGS_DIR"] / "@jupyterlab" / "apputils-extension"
+    notify.mkdir(parents=True, exist_ok=True)
+    (notify / "notification.jupyterlab-settings").write_text(
+        json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+    port, token = _free_port(), secrets.token_hex(16)
+    log_path = base / "jupyter.log"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1",
+             f"--port={port}", f"--IdentityProvider.token={token}", "--allow-root",
+             "--ServerApp.port_retries=0", f"--ServerApp.root_dir={root}"],
+            cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"jupyter lab exited ({proc.returncode}):\n"
+                                       f"{log_path.read_text()[-3000:]}")
+                try:
+                    with urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=2):
+                        break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise RuntimeError("jupyter lab did not start within 60 s")
+                    time.sleep(0.3)
+            yield {"url": url, "token": token, "root": root, "log": log_path}
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def open_notebook_page(page, server: dict, name: str) -> None:
+    """Open ``name`` in JupyterLab and accept a "Select Kernel" dialog if one shows."""
+    page.goto(f"{server['url']}/lab/tree/{name}?token={server['token']}&reset")
+    page.locator(".jp-Notebook .jp-Cell").first.wait_for(timeout=60_000)
+    try:
+        page.locator(".jp-Dialog").wait_for(timeout=2_000)
+        page.locator(".jp-Dialog .jp-mod-accept").click()
+    except Exception:  # noqa: BLE001 - no dialog is the usual case
+        pass
+
+
+def run_notebook_cell(page, index: int) -> None:
+    """Focus cell ``index``'s editor and execute it (Shift+Enter)."""
+    page.locator(".jp-Notebook .jp-Cell").nth(index).locator(".jp-InputArea-editor").click()
+    page.keyboard.press("Shift+Enter")
