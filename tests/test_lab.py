@@ -67,8 +67,8 @@ def test_stop_halts_within_an_iteration_and_the_lab_can_run_again(lab):
     assert 0 < done < 100_000
     assert "stopped" in lab.status.value
     assert not lab.run_button.disabled and lab.stop_button.disabled
-    lab.run(2, wait=True)
-    assert len(lab.rows) == done + 2
+    lab.run(2, wait=True)                # a fresh run
+    assert [r["iteration"] for r in lab.rows] == [0, 1]
 
 
 def test_kernel_thread_stays_free_during_a_run(lab):
@@ -147,8 +147,9 @@ def test_compare_runs_each_plan_with_a_trace_per_plan(lab):
     names = [t.name for t in lab.plots.variance.data]
     assert names == ["RP · beta", "LR · beta", "TP · beta"]
     assert all(len(t.x) == 4 for t in lab.plots.variance.data)
-    # common random numbers: RP and TP saw the same seeds, so the same iteration order
-    assert [r["iteration"] for r in lab.rows] == list(range(12))
+    # common random numbers: every plan's iteration k used seed + k
+    assert [(r["label"], r["iteration"]) for r in lab.rows] == \
+        [(p, k) for p in ("RP", "LR", "TP") for k in range(4)]
 
 
 def test_compare_rejects_unknown_plans(lab):
@@ -275,3 +276,41 @@ def test_display_carries_a_static_graph_for_kernel_less_viewers(lab):
     assert 'id="site:state"' in bundle["image/svg+xml"]
     assert bundle[GRAPH_MIME]["model_id"] == lab.model_id
     assert "site:state" in bundle[GRAPH_MIME]["nodes"]
+
+
+def test_each_run_starts_the_plots_over(lab):
+    lab.run(4, wait=True)
+    lab.run(3, wait=True)
+    assert [r["iteration"] for r in lab.rows] == [0, 1, 2]
+    assert list(lab.plots.loss.data[0].x) == [0, 1, 2]
+
+
+def test_steps_continue_a_run_with_the_seeds_of_one_long_run(lab):
+    lab.run(3, wait=True)
+    whole = [r["grads"]["beta"] for r in lab.rows]
+    lab.run(1, wait=True)
+    lab.step(wait=True)
+    lab.step(wait=True)
+    assert [r["iteration"] for r in lab.rows] == [0, 1, 2]
+    assert all(torch.equal(a, r["grads"]["beta"]) for a, r in zip(whole, lab.rows))
+    assert lab.plots.points(lab.plots.variance) == 3
+
+
+def test_a_plan_change_makes_step_start_a_fresh_run(lab):
+    lab.run(2, wait=True)
+    lab.assign("state", "LR")
+    lab.step(wait=True)
+    assert [r["iteration"] for r in lab.rows] == [0]
+
+
+def test_the_run_thread_uses_the_callers_torch_threads():
+    seen = []
+    runner = Runner()
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        runner.start(lambda stopping: seen.append(torch.get_num_threads()))
+        runner.join(5)
+    finally:
+        torch.set_num_threads(before)
+    assert seen == [1]

@@ -196,9 +196,24 @@ def test_forward_check_observer_directly():
     pm = pl.PropagationManager()
     check = ForwardCheck(pm)
     pm.sample("ok", Normal(torch.zeros(3), 1.0))
+    pm.forward("bad", torch.tensor([1.0, float("inf")]))
+    pm.forward("worse", torch.tensor([float("nan")]))
+    pm.loss("cost", torch.zeros(3))
     with pytest.raises(pl.NonFiniteError) as info:
-        pm.forward("bad", torch.tensor([1.0, float("inf")]))
+        pm.backward()             # checked together, before anything propagates
     assert info.value.site == "bad" and info.value.propagator == "Backprop"
+    assert info.value.phase == "forward"
+    check.detach()
+
+
+def test_forward_check_explains_a_later_failure_by_the_first_nan():
+    pm = pl.PropagationManager()
+    check = ForwardCheck(pm)
+    pm.forward("bad", torch.tensor([float("nan"), 1.0]))
+    later = pl.PropagationError("cholesky failed", site="fit", instance=0, propagator="GR")
+    found = check.explain(later)
+    assert isinstance(found, pl.NonFiniteError) and found.site == "bad"
+    assert check.explain(later) is later      # nothing pending any more: the error stands
     pm.discard()
     check.detach()
 

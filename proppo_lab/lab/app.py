@@ -60,8 +60,9 @@ class FunctionProgram(System):
 class _LossMeter:
     """Observer summing the mean cost of every loss node of one iteration."""
 
-    def __init__(self):
+    def __init__(self, pm):
         self.total = None
+        self.detach = pm.observe(self)
 
     def node_created(self, node):
         if node.kind == "loss":
@@ -71,6 +72,30 @@ class _LossMeter:
     def take(self):
         total, self.total = self.total, None
         return total
+
+
+class _Session:
+    """One plan's run in the Lab: its manager, observers and statistics.
+
+    Run and Compare start new sessions; Step continues the last one. A plan
+    edited during a run starts a new segment (fresh statistics) in the session.
+    """
+
+    def __init__(self, label: str, pm: PropagationManager, recorder, check, meter):
+        self.label = self.segment = label
+        self.pm, self.recorder, self.check, self.meter = pm, recorder, check, meter
+        self.stats = trace.GradientStats()
+        self.done = 0
+
+    def new_segment(self, plan: Plan, segment: str) -> None:
+        self.pm.set_plan(plan)
+        self.stats = trace.GradientStats()
+        self.segment = segment
+
+    def close(self) -> None:
+        self.recorder.detach()
+        self.check.detach()
+        self.meter.detach()
 
 
 def _scalar(values) -> float:
@@ -106,9 +131,9 @@ class Lab(widgets.VBox):
         self.refresh = refresh
         self.plots = LivePlots()
         self.rows: list[dict] = []          # one per iteration: label, iteration, grads, loss
+        self._sessions: list[_Session] = []
         self._pending_plan: Plan | None = None
         self._lock = threading.Lock()
-        self._recorder: trace.Recorder | None = None
 
         self.graph_source = trace.capture(self.program, plan, default)
         self.graph = GraphWidget(self.graph_source, plan, view=view)
@@ -316,14 +341,22 @@ class Lab(widgets.VBox):
 
     # -- running ------------------------------------------------------------
     def run(self, iterations: int | None = None, wait: bool = False) -> None:
-        """Run ``iterations`` (default: the control's value) under the current plan."""
+        """A fresh run of ``iterations`` (default: the control's value) under the
+        current plan; the plots start over."""
         n = int(iterations if iterations is not None else self.iterations.value)
-        self._start([("current", self.plan, self.default)], n, live_plan=True)
+        self._start([self._session("current", self.plan, self.default)], n, live_plan=True)
         if wait:
             self.wait()
 
-    def step(self) -> None:
-        self.run(1)
+    def step(self, wait: bool = False) -> None:
+        """One more iteration of the current run (a fresh run if there is none)."""
+        last = self._sessions[-1] if len(self._sessions) == 1 else None
+        if last is None or last.label != "current" or last.pm.plan != self.plan:
+            self.run(1, wait=wait)
+            return
+        self._start([last], 1, live_plan=True, fresh=False)
+        if wait:
+            self.wait()
 
     def compare(self, plans: Sequence[str] | None = None, iterations: int | None = None,
                 wait: bool = False) -> None:
@@ -334,17 +367,15 @@ class Lab(widgets.VBox):
         names = list(plans if plans is not None else self.compare_plans.value)
         if not names:
             raise ValueError("choose at least one plan to compare")
-        runs = []
+        sessions = []
         for name in names:
             if name == "current":
-                runs.append(("current", self.plan, self.default))
+                sessions.append(self._session("current", self.plan, self.default))
             else:
                 registry.get(name)
-                runs.append((name, Plan(), name))
-        self.plots.reset()
-        self.rows = []
+                sessions.append(self._session(name, Plan(), name))
         n = int(iterations if iterations is not None else self.iterations.value)
-        self._start(runs, n, live_plan=False)
+        self._start(sessions, n, live_plan=False)
         if wait:
             self.wait()
 
@@ -363,65 +394,73 @@ class Lab(widgets.VBox):
     def running(self) -> bool:
         return self.runner.running
 
-    def _start(self, runs, iterations: int, live_plan: bool) -> None:
+    def _session(self, label: str, plan: Plan, default: str) -> "_Session":
+        pm = PropagationManager(plan=plan, default=default, sites=self.graph_source.sites)
+        pm.watch_grads = True
+        return _Session(label, pm, trace.Recorder(self.graph_source).attach(pm),
+                        trace.ForwardCheck(pm), _LossMeter(pm))
+
+    def _start(self, sessions: list["_Session"], iterations: int, live_plan: bool,
+               fresh: bool = True) -> None:
         if self.runner.running:
             raise RuntimeError("a run is already in progress; press Stop first")
         self.clear_error()
         with self._lock:
             self._pending_plan = None  # the run starts from the current plan anyway
-        self.progress.max = max(1, iterations * len(runs))
+        if fresh:
+            for old in self._sessions:
+                old.close()
+            self._sessions = sessions
+            self.rows = []
+            self.plots.reset()
+        self.progress.max = max(1, iterations * len(sessions))
         self.progress.value = 0
         self._set_running(True)
         self.status.value = "running…"
-        self.runner.start(lambda stopping: self._job(stopping, runs, iterations, live_plan))
+        self.runner.start(lambda stopping: self._job(stopping, sessions, iterations, live_plan))
 
-    def _job(self, stopping, runs, iterations: int, live_plan: bool) -> None:
+    def _job(self, stopping, sessions: list["_Session"], iterations: int,
+             live_plan: bool) -> None:
         seed = int(self.seed.value)
         lr = float(self.lr.value)
-        done = 0
-        for label, plan, default in runs:
-            pm = PropagationManager(plan=plan, default=default, sites=self.graph_source.sites)
-            pm.watch_grads = True
-            trace.ForwardCheck(pm)  # a NaN is reported at the node where it first appears
-            recorder = self._recorder = trace.Recorder(self.graph_source)
-            recorder.attach(pm)
-            meter = _LossMeter()
-            pm.observe(meter)
-            stats = trace.GradientStats()
-            segment = label
+        progress = 0
+        for session in sessions:
             last = 0.0
             for i in range(iterations):
                 if stopping():
-                    self._publish(segment, stats, recorder, done)
+                    self._publish(session, progress)
                     return
                 if live_plan:
                     with self._lock:
                         pending, self._pending_plan = self._pending_plan, None
-                    if pending is not None:  # a click during the run: new segment
-                        pm.set_plan(pending)
-                        self._publish(segment, stats, recorder, done)
-                        stats = trace.GradientStats()
-                        segment = f"after edit @{done}"
-                torch.manual_seed(seed + i)
-                grads = pm.estimate(self.program)
+                    if pending is not None:  # a click during the run: a new segment
+                        self._publish(session, progress)
+                        session.new_segment(pending, f"after edit @{session.done}")
+                # iteration k of a run always uses seed + k: Step and Run agree, and
+                # compared plans see common random numbers
+                torch.manual_seed(seed + session.done)
+                try:
+                    grads = session.pm.estimate(self.program)
+                except PropagationError as err:
+                    raise session.check.explain(err) from err
                 if lr > 0:
                     with torch.no_grad():
                         for name, p in self.program.params.items():
                             if name in grads:
                                 p -= lr * grads[name]
-                stats.update(grads)
-                loss = meter.take()
-                self.rows.append({"label": segment, "iteration": done, "grads": grads,
-                                  "loss": loss})
-                done += 1
+                session.stats.update(grads)
+                self.rows.append({"label": session.segment, "iteration": session.done,
+                                  "grads": grads, "loss": session.meter.take()})
+                session.done += 1
+                progress += 1
                 now = time.monotonic()
                 if now - last >= self.refresh or i == iterations - 1:
-                    self._publish(segment, stats, recorder, done)
+                    self._publish(session, progress)
                     last = now
-            recorder.detach()
 
-    def _publish(self, label: str, stats, recorder, done: int) -> None:
+    def _publish(self, session: "_Session", progress: int) -> None:
         """Push the latest numbers to the plots, the graph overlay and the status line."""
+        label, stats, recorder = session.segment, session.stats, session.recorder
         rows = [r for r in self.rows if r["label"] == label]
         if not rows:
             return
@@ -453,11 +492,12 @@ class Lab(widgets.VBox):
                         plots.set_series(plots.weights, f"{label} · {site}", x, parts["Pathwise"],
                                          mode="lines+markers")
             self.graph.set_flows(recorder.flows(self.graph.view))
-        self.progress.value = min(done, self.progress.max)
+        self.progress.value = min(progress, self.progress.max)
         summary = stats.summary()
         parts = [f"{html.escape(name)}: mean {_fmt(s['mean'])} ± {_fmt(s['se'])}, "
                  f"variance {_fmt(s['variance'])}" for name, s in summary.items()]
-        self.status.value = f"<b>{html.escape(label)}</b> · iteration {done} · " + "; ".join(parts)
+        self.status.value = (f"<b>{html.escape(label)}</b> · iteration {session.done} · "
+                             + "; ".join(parts))
 
     def _inspected_site(self) -> str | None:
         """The selected node's site, else the first sample site."""

@@ -10,6 +10,8 @@ from __future__ import annotations
 import threading
 from typing import Callable
 
+import torch
+
 Job = Callable[[Callable[[], bool]], None]
 
 
@@ -31,7 +33,10 @@ class Runner:
             raise RuntimeError("a run is already in progress; stop it first")
         self._stop.clear()
         self.error = None
-        self._thread = threading.Thread(target=self._main, args=(job,), name=name, daemon=True)
+        # torch's intra-op thread count is per thread: carry the caller's setting over
+        threads = torch.get_num_threads()
+        self._thread = threading.Thread(target=self._main, args=(job, threads), name=name,
+                                        daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
@@ -44,7 +49,8 @@ class Runner:
             self._thread.join(timeout)
         return not self.running
 
-    def _main(self, job: Job) -> None:
+    def _main(self, job: Job, threads: int) -> None:
+        torch.set_num_threads(threads)
         try:
             job(self._stop.is_set)
         except BaseException as err:  # noqa: BLE001 - reported, never lost, kernel survives

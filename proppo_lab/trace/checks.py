@@ -4,11 +4,10 @@ The engine already raises :class:`proppo_lab.NonFiniteError` (naming the
 node) for non-finite messages during backward. This module adds the two ends
 around it:
 
-* :class:`ForwardCheck`, an observer that checks every node's forward value
-  as it is created. On the CPU it raises at once; on a GPU it keeps the flags
-  as device tensors and checks them all in ``backward_started`` (one host
-  sync per iteration, none per node). Either way the error names the first
-  node whose value is not finite.
+* :class:`ForwardCheck`, an observer that checks every node's forward value:
+  collected as nodes are created, checked together when the backward pass
+  starts (one fused norm and one host read per iteration, none per node).
+  The error names the first node whose value is not finite.
 * :func:`report`, which turns the error (or a gradient check) into plain
   data a table, a UI or a JSON file can hold.
 """
@@ -22,7 +21,14 @@ from ..core.errors import NonFiniteError, PropagationError
 
 
 class ForwardCheck:
-    """Observer: raise NonFiniteError at the first node whose value holds NaN/inf."""
+    """Observer: raise NonFiniteError at the first node whose value holds NaN/inf.
+
+    Values are collected as nodes are created and checked together when the
+    backward pass starts: one fused max-norm over all of them and one host
+    read per iteration, on the CPU and the GPU alike. If the forward pass
+    fails before that (a later op choking on the NaN), :meth:`explain`
+    turns the failure into the report of the first non-finite node.
+    """
 
     def __init__(self, pm=None):
         self.pm = pm
@@ -38,27 +44,47 @@ class ForwardCheck:
         return self.pm.iteration if self.pm is not None else None
 
     def node_created(self, node) -> None:
-        if node.index == 0:       # a new iteration: flags of a discarded one are stale
+        if node.index == 0:       # a new iteration: values of a discarded one are stale
             self._pending = []
         value = node.output
-        if not isinstance(value, torch.Tensor) or not value.is_floating_point():
-            return
-        if value.is_cuda:
-            self._pending.append((node, torch.isfinite(value).all()))
-        elif not bool(torch.isfinite(value).all()):
-            self._raise(node)
+        if isinstance(value, torch.Tensor) and value.is_floating_point():
+            self._pending.append((node, value.detach()))
 
     def backward_started(self, tape) -> None:
         self.flush()
 
     def flush(self) -> None:
-        """Check the deferred (GPU) flags now; raise for the first bad node."""
+        """Check the collected values now; raise for the first bad node."""
+        bad = self._first_bad()
+        if bad is not None:
+            self._raise(bad)
+
+    def explain(self, err: BaseException) -> BaseException:
+        """The error to report for a failed iteration: the first non-finite
+        forward value when there was one, else ``err`` itself."""
+        bad = self._first_bad()
+        if bad is None:
+            return err
+        try:
+            self._raise(bad)
+        except NonFiniteError as found:
+            return found
+
+    def _first_bad(self):
         pending, self._pending = self._pending, []
         if not pending:
-            return
-        ok = torch.stack([flag for _, flag in pending]).cpu()
-        if not bool(ok.all()):
-            self._raise(pending[int((~ok).nonzero()[0])][0])
+            return None
+        groups: dict[tuple, list[int]] = {}
+        for i, (_, value) in enumerate(pending):
+            groups.setdefault((value.device, value.dtype), []).append(i)
+        first = None
+        for indices in groups.values():
+            norms = torch._foreach_norm([pending[i][1] for i in indices], float("inf"))
+            ok = torch.isfinite(torch.stack(norms))
+            if not bool(ok.all()):
+                i = indices[int((~ok).nonzero()[0])]
+                first = i if first is None else min(first, i)
+        return None if first is None else pending[first][0]
 
     def _raise(self, node):
         self._pending = []
