@@ -340,3 +340,16 @@ def test_with_real_trace_graph():
                              "propagator": "LR", "options": {}}), w.error
     node = next(n for n in w.graph["nodes"] if n["id"] == "site:state#1")
     assert node["propagator"] == "LR" and node["colour"] == COLOURS["LR"]
+
+
+def test_unrolling_a_huge_graph_is_refused_with_a_reason():
+    from proppo_lab.lab.graph_widget import MAX_UNROLLED
+    from proppo_lab.systems import ChaoticRNN
+    from proppo_lab.trace import capture
+    graph = capture(ChaoticRNN(steps=MAX_UNROLLED + 1, particles=2), ops=False)
+    w = GraphWidget(graph)
+    assert not w.handle_message({"action": "view", "view": "unrolled"})
+    assert w.view == "rolled" and "rolled view" in w.error["message"]
+    small = GraphWidget(capture(ChaoticRNN(steps=10, particles=2), ops=False))
+    assert small.handle_message({"action": "view", "view": "unrolled"})
+    assert small.view == "unrolled"

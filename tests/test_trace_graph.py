@@ -211,3 +211,15 @@ def test_capture_leaves_no_state_and_graph_repr():
 def test_capture_on_gpu():
     g = capture(ChaoticRNN(steps=4, particles=8, device="cuda"))
     assert {n["device"] for n in g.to_json()["nodes"]} == {"cuda:0"}
+
+
+def test_unrolled_dot_draws_a_shared_parameter_once_per_site():
+    from proppo_lab.trace.dot import FAN_OUT
+    graph = capture(ChaoticRNN(steps=50, particles=4), ops=False)
+    view = graph.to_json(None, "unrolled")
+    param_edges = [e for e in view["edges"] if e["source"] == "param:beta"]
+    assert len(param_edges) == 50 > FAN_OUT          # the model keeps every edge
+    dot = graph.to_dot(None, "unrolled")
+    drawn = [line for line in dot.splitlines() if 'id="param:beta->' in line]
+    assert len(drawn) == 1 and 'label="all 50 steps"' in drawn[0]
+    assert 'id="site:state#0->site:state#1"' in dot   # the recurrence is still drawn in full

@@ -54,6 +54,10 @@ GRAPH_MIME = "application/vnd.proppo-lab.graph+json"
 
 PlanCallback = Callable[[Plan], Any]
 
+#: more node instances than this are not unrolled from the UI: Graphviz lays the
+#: graph out on the page's main thread, and JupyterLab would stall meanwhile
+MAX_UNROLLED = 2000
+
 
 def _error(message: str, site: str | None = None, instance: int | None = None,
            propagator: str | None = None) -> dict:
@@ -235,7 +239,15 @@ class GraphWidget(widgets.DOMWidget):
             self.selected = node
             return True
         if action.action == "view":
-            self.view = action.view or "rolled"
+            view = action.view or "rolled"
+            size = sum(int(n.get("count") or 1) for n in self.graph.get("nodes", [])
+                       if isinstance(n, dict))
+            if view == "unrolled" and size > MAX_UNROLLED:
+                raise protocol.ProtocolError(
+                    f"the unrolled graph would have {size} nodes, more than the browser lays "
+                    f"out smoothly ({MAX_UNROLLED}); stay in the rolled view, or capture "
+                    "the program with fewer steps")
+            self.view = view
             self.status = f"{self.view} view"
             return True
         site, instance = action.site or "", action.instance

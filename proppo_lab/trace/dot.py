@@ -18,6 +18,8 @@ from ..core import registry
 from .graph import LOSS_COLOUR, PARAM_COLOUR
 
 FONTSIZE = 16          # readable when projected to a class (>= 14)
+#: a parameter feeding more instances of one site than this is drawn with one edge
+FAN_OUT = 3
 SHAPES = {"sample": "box", "forward": "box", "loss": "doubleoctagon", "param": "ellipse"}
 STYLES = {"sample": "filled,rounded", "forward": "filled", "loss": "filled", "param": "filled"}
 
@@ -70,11 +72,30 @@ def to_dot(view_json: Mapping, flows: Mapping | None = None, rankdir: str = "LR"
              if v.get("norm") is not None and math.isfinite(v["norm"]) and v["norm"] > 0]
     lo = math.log10(min(norms)) if norms else 0.0
     hi = math.log10(max(norms)) if norms else 0.0
+    kinds = {node["id"]: node["kind"] for node in view_json["nodes"]}
+    sites = {node["id"]: node["site"] for node in view_json["nodes"]}
+    fan_out: dict[tuple[str, str], list[dict]] = {}
     for edge in view_json["edges"]:
+        if kinds[edge["source"]] == "param":
+            fan_out.setdefault((edge["source"], sites[edge["target"]]), []).append(edge)
+    hidden: set[str] = set()
+    summary: dict[str, int] = {}
+    for group in fan_out.values():
+        if len(group) > FAN_OUT:
+            # a parameter used at every step of an unrolled loop: one edge per step makes
+            # Graphviz route ~T^2/2 long edges (a 1000-step graph never lays out); draw
+            # one edge to the first step, labelled with how many steps use it
+            summary[group[0]["id"]] = len(group)
+            hidden.update(e["id"] for e in group[1:])
+    for edge in view_json["edges"]:
+        if edge["id"] in hidden:
+            continue
         attrs = {"id": edge["id"]}
+        if edge["id"] in summary:
+            attrs.update(label=f"all {summary[edge['id']]} steps", style="dashed")
         if edge["recurrent"] and edge["source"] == edge["target"]:
             attrs["label"] = f"×{edge['count']}"
-        elif edge["count"] > 1:
+        elif edge["count"] > 1 and "label" not in attrs:
             attrs["label"] = f"×{edge['count']}"
         if flows is not None:
             norm = edge_flows.get(edge["id"], {}).get("norm")
