@@ -23,6 +23,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -52,65 +53,70 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def lab_server(tmp_path_factory):
-    """Start JupyterLab; yields {'url', 'token', 'root', 'log'}; stops it afterwards."""
-    base = tmp_path_factory.mktemp("jupyter")
-    root = base / "root"
-    root.mkdir()
-    for nb in NOTEBOOKS.glob("*.ipynb"):
-        shutil.copy(nb, root / nb.name)
+@contextmanager
+def jupyter_lab_server(root: Path, base: Path):
+    """Start ``jupyter lab`` serving ``root``, config dirs under ``base``;
+    yields {'url', 'token', 'root', 'log'} and stops the server afterwards."""
     env = dict(os.environ)
     dirs = {name: base / name.lower() for name in (
         "JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR",
         "JUPYTERLAB_SETTINGS_DIR", "JUPYTERLAB_WORKSPACES_DIR", "IPYTHONDIR")}
     for name, path in dirs.items():
-        path.mkdir()
+        path.mkdir(parents=True, exist_ok=True)
         env[name] = str(path)
     env.pop("JUPYTER_PATH", None)
     env["JUPYTER_PLATFORM_DIRS"] = "1"
-    # No news / update pop-up covering the notebook.
     page_config = {"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}}
     for where in (dirs["JUPYTER_CONFIG_DIR"] / "labconfig", dirs["JUPYTERLAB_SETTINGS_DIR"]):
         where.mkdir(parents=True, exist_ok=True)
         (where / "page_config.json").write_text(json.dumps(page_config))
     notify = dirs["JUPYTERLAB_SETTINGS_DIR"] / "@jupyterlab" / "apputils-extension"
-    notify.mkdir(parents=True)
+    notify.mkdir(parents=True, exist_ok=True)
     (notify / "notification.jupyterlab-settings").write_text(
         json.dumps({"fetchNews": "false", "checkForUpdates": False}))
-
     port, token = _free_port(), secrets.token_hex(16)
     log_path = base / "jupyter.log"
-    log = open(log_path, "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1",
-         f"--port={port}", f"--IdentityProvider.token={token}", "--allow-root",
-         "--ServerApp.port_retries=0", f"--ServerApp.root_dir={root}"],
-        cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"jupyter lab exited ({proc.returncode}):\n"
-                                   f"{log_path.read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=2):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("jupyter lab did not start within 60 s:\n"
-                                       f"{log_path.read_text()[-3000:]}")
-                time.sleep(0.3)
-        yield {"url": url, "token": token, "root": root, "log": log_path}
-    finally:
-        proc.terminate()
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1",
+             f"--port={port}", f"--IdentityProvider.token={token}", "--allow-root",
+             "--ServerApp.port_retries=0", f"--ServerApp.root_dir={root}"],
+            cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
+        url = f"http://127.0.0.1:{port}"
         try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+            deadline = time.monotonic() + 60
+            while True:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"jupyter lab exited ({proc.returncode}):\n"
+                                       f"{log_path.read_text()[-3000:]}")
+                try:
+                    with urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=2):
+                        break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise RuntimeError("jupyter lab did not start within 60 s:\n"
+                                           f"{log_path.read_text()[-3000:]}")
+                    time.sleep(0.3)
+            yield {"url": url, "token": token, "root": root, "log": log_path}
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+@pytest.fixture(scope="session")
+def lab_server(tmp_path_factory):
+    """JupyterLab serving a copy of the test notebooks, for the whole session."""
+    base = tmp_path_factory.mktemp("jupyter")
+    root = base / "root"
+    root.mkdir()
+    for nb in NOTEBOOKS.glob("*.ipynb"):
+        shutil.copy(nb, root / nb.name)
+    with jupyter_lab_server(root, base) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
@@ -157,62 +163,6 @@ def pytest_runtest_makereport(item, call):
 # Outside pytest: the same throw-away JupyterLab for bench/ scripts
 # (bench/layout_browser.py, bench/click_latency.py). Same isolation as the
 # ``lab_server`` fixture above (temp JUPYTER_* dirs, no news pop-up).
-
-from contextlib import contextmanager  # noqa: E402
-
-
-@contextmanager
-def jupyter_lab_server(root: Path, base: Path):
-    """Start ``jupyter lab`` serving ``root``, config dirs under ``base``;
-    yields {'url', 'token', 'root', 'log'} and stops the server afterwards."""
-    env = dict(os.environ)
-    dirs = {name: base / name.lower() for name in (
-        "JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR",
-        "JUPYTERLAB_SETTINGS_DIR", "JUPYTERLAB_WORKSPACES_DIR", "IPYTHONDIR")}
-    for name, path in dirs.items():
-        path.mkdir(parents=True, exist_ok=True)
-        env[name] = str(path)
-    env.pop("JUPYTER_PATH", None)
-    env["JUPYTER_PLATFORM_DIRS"] = "1"
-    page_config = {"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}}
-    for where in (dirs["JUPYTER_CONFIG_DIR"] / "labconfig", dirs["JUPYTERLAB_SETTINGS_DIR"]):
-        where.mkdir(parents=True, exist_ok=True)
-        (where / "page_config.json").write_text(json.dumps(page_config))
-    notify = dirs["JUPYTERLAB_SETTINGS_DIR"] / "@jupyterlab" / "apputils-extension"
-    notify.mkdir(parents=True, exist_ok=True)
-    (notify / "notification.jupyterlab-settings").write_text(
-        json.dumps({"fetchNews": "false", "checkForUpdates": False}))
-    port, token = _free_port(), secrets.token_hex(16)
-    log_path = base / "jupyter.log"
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1",
-             f"--port={port}", f"--IdentityProvider.token={token}", "--allow-root",
-             "--ServerApp.port_retries=0", f"--ServerApp.root_dir={root}"],
-            cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                if proc.poll() is not None:
-                    raise RuntimeError(f"jupyter lab exited ({proc.returncode}):\n"
-                                       f"{log_path.read_text()[-3000:]}")
-                try:
-                    with urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=2):
-                        break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        raise RuntimeError("jupyter lab did not start within 60 s")
-                    time.sleep(0.3)
-            yield {"url": url, "token": token, "root": root, "log": log_path}
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
 
 def open_notebook_page(page, server: dict, name: str) -> None:
     """Open ``name`` in JupyterLab and accept a "Select Kernel" dialog if one shows."""

@@ -119,6 +119,11 @@ def test_click_assign_and_kernel_plan(page, lab_server):
     ks = kernel_state(page)
     assert ks["plan"] == {"state": "TP"}
     assert ks["selected"] == "site:state"
+    for _ in range(20):           # the view sends its SVG back debounced, after rendering
+        if ks["svg"]:
+            break
+        page.wait_for_timeout(250)
+        ks = kernel_state(page)
     assert ks["svg"], "the rendered SVG was not synced back to the kernel"
     assert ks["error"] == {}
 
