@@ -261,6 +261,7 @@ class PropagationManager:
         self._propagators: dict[tuple, Propagator] = {}
         self._state: dict[tuple[str, int], dict] = {}
         self._observers: list[Any] = []
+        self._handlers: dict[str, list] = {}
         self._owners: dict[Any, Node] = {}
         self._forward = ForwardPass(self)
         self._loss_prop = LossPropagator()
@@ -305,13 +306,21 @@ class PropagationManager:
         observers attached, the manager never builds an event.
         """
         self._observers.append(observer)
-        return lambda: self._observers.remove(observer) if observer in self._observers else None
+        self._handlers = {}
+
+        def detach():
+            if observer in self._observers:
+                self._observers.remove(observer)
+                self._handlers = {}
+        return detach
 
     def _emit(self, event: str, *args) -> None:
-        for obs in self._observers:
-            handler = getattr(obs, event, None)
-            if handler is not None:
-                handler(*args)
+        handlers = self._handlers.get(event)
+        if handlers is None:  # looked up once per event kind, not per node
+            handlers = self._handlers[event] = [h for h in (getattr(o, event, None)
+                                                            for o in self._observers) if h]
+        for handler in handlers:
+            handler(*args)
 
     # -- the program's API ------------------------------------------------
     def param(self, name: str, value: torch.Tensor | nn.Module):

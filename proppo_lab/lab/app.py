@@ -87,6 +87,14 @@ class _Session:
         self.stats = trace.GradientStats()
         self.done = 0
 
+    def record(self, on: bool) -> None:
+        """Record messages (and watch gradients through RP nodes) in the next iteration."""
+        if on and self.recorder._pm is None:
+            self.recorder.attach(self.pm)
+        elif not on and self.recorder._pm is not None:
+            self.recorder.detach()
+        self.pm.watch_grads = on
+
     def new_segment(self, plan: Plan, segment: str) -> None:
         self.pm.set_plan(plan)
         self.stats = trace.GradientStats()
@@ -396,9 +404,8 @@ class Lab(widgets.VBox):
 
     def _session(self, label: str, plan: Plan, default: str) -> "_Session":
         pm = PropagationManager(plan=plan, default=default, sites=self.graph_source.sites)
-        pm.watch_grads = True
-        return _Session(label, pm, trace.Recorder(self.graph_source).attach(pm),
-                        trace.ForwardCheck(pm), _LossMeter(pm))
+        return _Session(label, pm, trace.Recorder(self.graph_source), trace.ForwardCheck(pm),
+                        _LossMeter(pm))
 
     def _start(self, sessions: list["_Session"], iterations: int, live_plan: bool,
                fresh: bool = True) -> None:
@@ -425,7 +432,7 @@ class Lab(widgets.VBox):
         lr = float(self.lr.value)
         progress = 0
         for session in sessions:
-            last = 0.0
+            due = 0.0   # when the plots are next refreshed
             for i in range(iterations):
                 if stopping():
                     self._publish(session, progress)
@@ -436,6 +443,9 @@ class Lab(widgets.VBox):
                     if pending is not None:  # a click during the run: a new segment
                         self._publish(session, progress)
                         session.new_segment(pending, f"after edit @{session.done}")
+                # messages are recorded only for the iterations whose picture is shown
+                publish = time.monotonic() >= due or i == iterations - 1
+                session.record(publish)
                 # iteration k of a run always uses seed + k: Step and Run agree, and
                 # compared plans see common random numbers
                 torch.manual_seed(seed + session.done)
@@ -453,10 +463,13 @@ class Lab(widgets.VBox):
                                   "grads": grads, "loss": session.meter.take()})
                 session.done += 1
                 progress += 1
-                now = time.monotonic()
-                if now - last >= self.refresh or i == iterations - 1:
+                if publish:
+                    start = time.monotonic()
                     self._publish(session, progress)
-                    last = now
+                    # plots refresh several times a second, but never take more than
+                    # about 5 % of the run: a costly refresh spaces out the next one
+                    spent = time.monotonic() - start
+                    due = start + max(self.refresh, 20 * spent)
 
     def _publish(self, session: "_Session", progress: int) -> None:
         """Push the latest numbers to the plots, the graph overlay and the status line."""

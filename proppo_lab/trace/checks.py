@@ -48,7 +48,7 @@ class ForwardCheck:
             self._pending = []
         value = node.output
         if isinstance(value, torch.Tensor) and value.is_floating_point():
-            self._pending.append((node, value.detach()))
+            self._pending.append((node, value))
 
     def backward_started(self, tape) -> None:
         self.flush()
@@ -79,8 +79,9 @@ class ForwardCheck:
             groups.setdefault((value.device, value.dtype), []).append(i)
         first = None
         for indices in groups.values():
-            norms = torch._foreach_norm([pending[i][1] for i in indices], float("inf"))
-            ok = torch.isfinite(torch.stack(norms))
+            with torch.no_grad():
+                norms = torch._foreach_norm([pending[i][1] for i in indices], float("inf"))
+                ok = torch.isfinite(torch.stack(norms))
             if not bool(ok.all()):
                 i = indices[int((~ok).nonzero()[0])]
                 first = i if first is None else min(first, i)

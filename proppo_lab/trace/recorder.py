@@ -55,9 +55,10 @@ class Recorder:
         self.capacity = history
         self.stride = 1               # keep every stride-th pass in the history
         self.passes = 0               # backward passes seen
-        self.latest: dict[str, dict] | None = None
+        self._latest_raw = None
+        self._latest: dict[str, dict] | None = None
         self.latest_iteration: int | None = None
-        self.history: list[dict] = []
+        self._history: list[dict] = []
         self._pm = None
         self._detach = None
         self._reset_pass()
@@ -99,7 +100,9 @@ class Recorder:
             self._sent.append((sender, target, kind,
                                torch.linalg.vector_norm(content.detach().float())))
 
-    def backward_finished(self, tape) -> None:
+    def _capture(self, tape) -> tuple:
+        """The pass as device scalars and light node descriptors: no host sync, and
+        no reference to the nodes (which would keep their autograd graphs alive)."""
         scalars: list = []
         pending: dict[int, tuple[torch.Tensor, list[int]]] = {}   # id -> (tensor, slots)
 
@@ -112,19 +115,30 @@ class Recorder:
             pending.setdefault(id(t), (t, []))[1].append(i)
             return i
 
+        light = {id(n): _Light(n) for n in tape}
+
+        def lite(node):
+            return None if node is None else light.get(id(node)) or _Light(node)
+
         inbox = []
         for node in tape:
             grad = node.inbox.get("grad")
             cost = node.inbox.get("cost")
-            inbox.append((node, norm_slot(grad) if isinstance(grad, torch.Tensor) else None,
+            inbox.append((lite(node), norm_slot(grad) if isinstance(grad, torch.Tensor) else None,
                           norm_slot(cost) if isinstance(cost, torch.Tensor) else None))
-        sent = [(s, t, k, norm_slot(n) if n.dim() else slot(n)) for s, t, k, n in self._sent]
+        sent = [(lite(s), lite(t), k, norm_slot(n) if n.dim() else slot(n))
+                for s, t, k, n in self._sent]
         for t, norm in zip((t for t, _ in pending.values()),
                            _norms([t for t, _ in pending.values()])):
             for i in pending[id(t)][1]:
                 scalars[i] = norm
-        weights = [(s, {k: slot(v) for k, v in w.items()}) for s, w in self._weights]
-        baselines = [(s, slot(b)) for s, b in self._baselines]
+        weights = [(lite(s), {k: slot(v) for k, v in w.items()}) for s, w in self._weights]
+        baselines = [(lite(s), slot(b)) for s, b in self._baselines]
+        return inbox, sent, weights, baselines, scalars
+
+    @staticmethod
+    def _build(raw) -> dict[str, dict]:
+        inbox, sent, weights, baselines, scalars = raw
         values = _to_floats(scalars)        # the one host sync of the pass
 
         records: dict[str, dict] = {}
@@ -151,16 +165,38 @@ class Recorder:
         for s, i in baselines:
             records[site_id(s.site, s.instance)]["baseline"] = values[i]
 
-        self.latest = records
+        return records
+
+    def backward_finished(self, tape) -> None:
+        # records are built when read (the lab reads a few times a second, not
+        # every pass): here only the norms are taken, on the device
+        raw = self._capture(tape)
+        self._latest_raw, self._latest = raw, None
         self.latest_iteration = (self._pm.iteration if self._pm is not None else self.passes)
         if self.passes % self.stride == 0:
-            self.history.append({"pass": self.passes, "iteration": self.latest_iteration,
-                                 "nodes": {nid: _summary(r) for nid, r in records.items()}})
-            if len(self.history) >= self.capacity:
-                self.history = self.history[::2]
+            self._history.append({"pass": self.passes, "iteration": self.latest_iteration,
+                                  "raw": raw})
+            if len(self._history) >= self.capacity:
+                self._history = self._history[::2]
                 self.stride *= 2
         self.passes += 1
         self._reset_pass()
+
+    @property
+    def latest(self) -> dict[str, dict] | None:
+        """The latest pass in full, by unrolled node id (None before any pass)."""
+        if self._latest is None and self._latest_raw is not None:
+            self._latest = self._build(self._latest_raw)
+        return self._latest
+
+    @property
+    def history(self) -> list[dict]:
+        """Kept passes, oldest first: {"pass", "iteration", "nodes": per-node summaries}."""
+        for entry in self._history:
+            if "nodes" not in entry:
+                entry["nodes"] = {nid: _summary(r) for nid, r in self._build(entry["raw"]).items()}
+                del entry["raw"]
+        return self._history
 
     # -- reading --------------------------------------------------------------
     def records(self) -> dict[str, dict]:
@@ -243,6 +279,16 @@ def _summary(rec: Mapping) -> dict:
     return out
 
 
+class _Light:
+    """What the records need of a node, without holding the node."""
+
+    __slots__ = ("site", "instance", "kind", "propagator_name")
+
+    def __init__(self, node):
+        self.site, self.instance, self.kind = node.site, node.instance, node.kind
+        self.propagator_name = None if node.kind == "loss" else node.propagator_name
+
+
 def _roll(nodes: Mapping[str, dict]) -> dict[str, dict]:
     groups: dict[str, list[dict]] = {}
     for nid, s in nodes.items():
@@ -286,16 +332,18 @@ def _norms(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
 
 
 def _to_floats(scalars: list) -> list[float]:
-    """Floats from a mix of 0-d tensors and numbers, with one transfer per device."""
+    """Floats from a mix of 0-d tensors and numbers: one stack and one transfer per
+    (device, dtype), not one conversion per scalar."""
     out: list[float] = [0.0] * len(scalars)
-    by_device: dict[torch.device, list[int]] = {}
+    groups: dict[tuple, list[int]] = {}
     for i, v in enumerate(scalars):
         if isinstance(v, torch.Tensor):
-            by_device.setdefault(v.device, []).append(i)
+            groups.setdefault((v.device, v.dtype), []).append(i)
         else:
             out[i] = float(v)
-    for idx in by_device.values():
-        stacked = torch.stack([scalars[i].detach().reshape(()).to(torch.float64) for i in idx])
-        for i, v in zip(idx, stacked.cpu().tolist()):
+    for idx in groups.values():
+        with torch.no_grad():
+            stacked = torch.stack([scalars[i].reshape(()) for i in idx])
+        for i, v in zip(idx, stacked.double().cpu().tolist()):
             out[i] = v
     return out
