@@ -54,9 +54,12 @@ def _free_port() -> int:
 
 
 @contextmanager
-def jupyter_lab_server(root: Path, base: Path):
-    """Start ``jupyter lab`` serving ``root``, config dirs under ``base``;
-    yields {'url', 'token', 'root', 'log'} and stops the server afterwards."""
+def jupyter_lab_server(root: Path, base: Path, app: str = "lab"):
+    """Start ``jupyter lab`` (or, with ``app="notebook"``, Jupyter Notebook 7)
+    serving ``root``, config dirs under ``base``; yields {'url', 'token',
+    'root', 'log', 'app'} and stops the server afterwards."""
+    if app not in ("lab", "notebook"):
+        raise ValueError(f"app must be 'lab' or 'notebook', not {app!r}")
     env = dict(os.environ)
     dirs = {name: base / name.lower() for name in (
         "JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR",
@@ -78,7 +81,7 @@ def jupyter_lab_server(root: Path, base: Path):
     log_path = base / "jupyter.log"
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1",
+            [sys.executable, "-m", "jupyter", app, "--no-browser", "--ip=127.0.0.1",
              f"--port={port}", f"--IdentityProvider.token={token}", "--allow-root",
              "--ServerApp.port_retries=0", f"--ServerApp.root_dir={root}"],
             cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -87,17 +90,17 @@ def jupyter_lab_server(root: Path, base: Path):
             deadline = time.monotonic() + 60
             while True:
                 if proc.poll() is not None:
-                    raise RuntimeError(f"jupyter lab exited ({proc.returncode}):\n"
+                    raise RuntimeError(f"jupyter {app} exited ({proc.returncode}):\n"
                                        f"{log_path.read_text()[-3000:]}")
                 try:
                     with urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=2):
                         break
                 except OSError:
                     if time.monotonic() > deadline:
-                        raise RuntimeError("jupyter lab did not start within 60 s:\n"
+                        raise RuntimeError(f"jupyter {app} did not start within 60 s:\n"
                                            f"{log_path.read_text()[-3000:]}")
                     time.sleep(0.3)
-            yield {"url": url, "token": token, "root": root, "log": log_path}
+            yield {"url": url, "token": token, "root": root, "log": log_path, "app": app}
         finally:
             proc.terminate()
             try:
