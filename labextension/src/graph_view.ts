@@ -93,7 +93,7 @@ export class GraphView extends DOMWidgetView {
     this.detailsEl = h('div', { class: 'pl-details', 'data-testid': 'node-details' });
     this.optionsEl = h('div', { class: 'pl-options-host', 'data-testid': 'options-form' });
     this.legendEl = h('div', { class: 'pl-legend', 'data-testid': 'legend' });
-    const side = h('div', { class: 'pl-side' }, this.paletteEl, this.detailsEl, this.optionsEl, this.legendEl);
+    const side = h('div', { class: 'pl-side' }, this.paletteEl, this.legendEl, this.detailsEl, this.optionsEl);
     const body = h('div', { class: 'pl-body' }, this.canvas, side);
     this.el.append(toolbar, this.banner, body);
 
