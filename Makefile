@@ -25,8 +25,20 @@ $(STAMP): pyproject.toml $(wildcard labextension/package.json labextension/yarn.
 system-deps:
 	bash scripts/system-deps.sh
 
+# JupyterLab refuses to run as root unless told: containers often are root
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
+
+TUTORIAL := notebooks/01_gradient_estimators_101.ipynb
+ifndef TOKEN  # expanded once: the link printed and the server's token must agree
+TOKEN := $(shell $(PYTHON) -c "import secrets; print(secrets.token_hex(16))")
+endif
+
 lab: install system-deps
-	$(VENV)/bin/jupyter lab --ServerApp.port=$(PORT) notebooks/01_gradient_estimators_101.ipynb
+	@echo
+	@echo "  Proppo Lab, tutorial 1: http://localhost:$(PORT)/lab/tree/$(TUTORIAL)?token=$(TOKEN)"
+	@echo
+	$(VENV)/bin/jupyter lab --ServerApp.port=$(PORT) $(ROOT_FLAG) --IdentityProvider.token=$(TOKEN) \
+		--ServerApp.default_url=/lab/tree/$(TUTORIAL)
 
 demo: install
 	$(PY) -m proppo_lab demo
