@@ -26,14 +26,13 @@ import platform
 import shutil
 import statistics
 import sys
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.browser.conftest import (CHROMIUM, CHROMIUM_ARGS, jupyter_lab_server,  # noqa: E402
-                                    open_notebook_page, run_notebook_cell)
+                                    open_notebook_page, run_notebook_cell, scratch_notebook)
 
 OUT = ROOT / "bench" / "results" / "click_latency.json"
 TARGET_MS = 200.0
@@ -107,17 +106,9 @@ def main() -> None:
     ap.add_argument("--clicks", type=int, default=10)
     ap.add_argument("--gap", type=float, default=0.5, help="seconds between clicks")
     args = ap.parse_args()
-    import nbformat
-    from nbformat.v4 import new_code_cell, new_notebook
     from playwright.sync_api import sync_playwright
 
-    base = Path(tempfile.mkdtemp(prefix="pl-click-"))
-    root = base / "root"
-    root.mkdir()
-    nb = new_notebook(cells=[new_code_cell(NB_BUILD), new_code_cell(NB_READ)],
-                      metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
-                                               "language": "python"}})
-    nbformat.write(nb, root / "click.ipynb")
+    base, root = scratch_notebook("pl-click-", "click.ipynb", NB_BUILD, NB_READ)
     result = {"benchmark": "graph-node click -> kernel 'selected' change, Lab run in progress",
               "target_ms": TARGET_MS,
               "config": {"program": "ChaoticRNN(beta=2.4, particles=1000, steps=100)",

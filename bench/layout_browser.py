@@ -53,7 +53,7 @@ from torch.distributions import Normal  # noqa: E402
 import proppo_lab as pl  # noqa: E402
 from proppo_lab.trace import capture  # noqa: E402
 from tests.browser.conftest import (CHROMIUM, CHROMIUM_ARGS, jupyter_lab_server,  # noqa: E402
-                                    open_notebook_page, run_notebook_cell)
+                                    open_notebook_page, run_notebook_cell, scratch_notebook)
 
 BUNDLE = ROOT / "labextension" / "node_modules" / "@hpcc-js" / "wasm-graphviz" / "dist" / "index.js"
 OUT = ROOT / "bench" / "results" / "layout_browser.json"
@@ -217,15 +217,7 @@ print("T0=%r VIEW=%s KERNEL_MS=%.1f" % (t0, widget.view, (time.time() - t0) * 10
 
 
 def jupyterlab_bench(browser, repeat: int) -> dict:
-    import nbformat
-    from nbformat.v4 import new_code_cell, new_notebook
-    base = Path(tempfile.mkdtemp(prefix="pl-layout-lab-"))
-    root = base / "root"
-    root.mkdir()
-    nb = new_notebook(cells=[new_code_cell(NB_BUILD), new_code_cell(NB_TOGGLE)],
-                      metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
-                                               "language": "python"}})
-    nbformat.write(nb, root / "layout.ipynb")
+    base, root = scratch_notebook("pl-layout-lab-", "layout.ipynb", NB_BUILD, NB_TOGGLE)
     samples, kernel_ms = [], []
     try:
         with jupyter_lab_server(root, base) as server:

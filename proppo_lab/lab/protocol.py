@@ -94,13 +94,14 @@ def _short(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[:limit] + "...'"
 
 
-def _name(value: Any, what: str, limit: int = MAX_NAME) -> str:
+def _name(value: Any, what: str, limit: int = MAX_NAME, *, allow_empty: bool = False,
+          too_long: str = "too long") -> str:
     if not isinstance(value, str):
         raise ProtocolError(f"{what} must be a string, got {type(value).__name__}")
-    if not value:
+    if not value and not allow_empty:
         raise ProtocolError(f"{what} must not be empty")
     if len(value) > limit:
-        raise ProtocolError(f"{what} is too long ({len(value)} characters, at most {limit})")
+        raise ProtocolError(f"{what} is {too_long} ({len(value)} characters, at most {limit})")
     return value
 
 
@@ -169,12 +170,7 @@ def parse(content: Any, sites: "list[str] | set[str] | tuple[str, ...]",
                             f"(expected keys: {', '.join(sorted(expected))})")
 
     if action == "select":
-        node = content["node"]
-        if not isinstance(node, str):
-            raise ProtocolError(f"node must be a string, got {type(node).__name__}")
-        if len(node) > MAX_NAME:
-            raise ProtocolError(f"node id is too long ({len(node)} characters)")
-        return Action("select", node=node)
+        return Action("select", node=_name(content["node"], "node id", allow_empty=True))
 
     if action == "view":
         view = content["view"]
@@ -183,11 +179,7 @@ def parse(content: Any, sites: "list[str] | set[str] | tuple[str, ...]",
         return Action("view", view=view)
 
     if action == "svg":
-        svg = content["svg"]
-        if not isinstance(svg, str):
-            raise ProtocolError(f"svg must be a string, got {type(svg).__name__}")
-        if len(svg) > MAX_SVG:
-            raise ProtocolError(f"svg is too large ({len(svg)} characters, at most {MAX_SVG})")
+        svg = _name(content["svg"], "svg", MAX_SVG, allow_empty=True, too_long="too large")
         if svg and not svg.lstrip().startswith("<svg"):
             raise ProtocolError("svg must be an <svg> element")
         return Action("svg", svg=svg)

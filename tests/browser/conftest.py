@@ -167,6 +167,23 @@ def pytest_runtest_makereport(item, call):
 # (bench/layout_browser.py, bench/click_latency.py). Same isolation as the
 # ``lab_server`` fixture above (temp JUPYTER_* dirs, no news pop-up).
 
+def scratch_notebook(prefix: str, name: str, *sources: str) -> tuple[Path, Path]:
+    """A temp folder (base) with root/<name> holding one code cell per source;
+    returns (base, root) for :func:`jupyter_lab_server`."""
+    import tempfile
+
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+    base = Path(tempfile.mkdtemp(prefix=prefix))
+    root = base / "root"
+    root.mkdir()
+    nb = new_notebook(cells=[new_code_cell(src) for src in sources],
+                      metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                               "language": "python"}})
+    nbformat.write(nb, root / name)
+    return base, root
+
+
 def open_notebook_page(page, server: dict, name: str) -> None:
     """Open ``name`` in JupyterLab and accept a "Select Kernel" dialog if one shows."""
     page.goto(f"{server['url']}/lab/tree/{name}?token={server['token']}&reset")
