@@ -89,6 +89,7 @@ class BackwardPass:
         self.scratch: dict = {}
         self._particles = (per_particle.ParticleAccumulator(manager.params)
                            if manager.per_particle else None)
+        self._deferred_work: dict[Callable, list] = {}
 
     # -- reading messages -------------------------------------------------
     def cost(self, node: Node) -> torch.Tensor | None:
@@ -129,6 +130,14 @@ class BackwardPass:
         if self._observed:
             self.manager._emit("message_sent", Message(kind, content, Merge.REPLACE, sender), sender)
 
+    def defer(self, work: Callable[[list, "BackwardPass"], None], item: Any) -> None:
+        """Queue ``item`` for ``work(items, bp)``, run just before the next delivery.
+
+        For terms no later node waits for, so that many nodes' terms are
+        computed in one stacked step (``work`` calls :meth:`backprop`).
+        """
+        self._deferred_work.setdefault(work, []).append(item)
+
     def backprop(self, sender: Node, tensors: Iterable[torch.Tensor],
                  grads: Iterable[torch.Tensor]) -> None:
         """Hand gradient terms to autograd; they are delivered at the next flush."""
@@ -144,6 +153,25 @@ class BackwardPass:
                 self.manager._emit("message_sent", Message("backprop", g, Merge.SUM, sender), None)
         self._last_sender = sender
 
+    def backprop_each(self, senders: list[Node], tensors: list[torch.Tensor],
+                      grads: torch.Tensor) -> None:
+        """One term per sender: ``tensors[k]`` of ``senders[k]`` receives ``grads[k]``.
+
+        With nobody watching the messages, the terms enter autograd as one
+        stacked root (autograd's per-root bookkeeping would otherwise dominate a
+        long run of small nodes); each sender's gradient is still checked.
+        """
+        if self._observed or self._particles is not None or not all(
+                t.requires_grad for t in tensors):
+            for node, t, g in zip(senders, tensors, grads):
+                self.backprop(node, [t], [g])
+            return
+        for node, g in zip(senders, grads):
+            self.check(node, "gradient sent backwards", g)
+        self._tensors.append(torch.stack(tensors))
+        self._grads.append(grads)
+        self._last_sender = senders[-1]
+
     def flush(self, last: bool = False) -> None:
         """Deliver pending gradient terms in one autograd call.
 
@@ -151,6 +179,9 @@ class BackwardPass:
         feeds both the cost and the next node), so every delivery but the
         last keeps the graph; it is dropped with the tape.
         """
+        while self._deferred_work:
+            work, items = self._deferred_work.popitem()
+            work(items, self)
         self._verify()
         if not self._tensors:
             return
@@ -195,9 +226,9 @@ class BackwardPass:
                              phase="backward", iteration=self.manager.iteration)
 
     def finish(self) -> None:
+        self.flush(last=True)  # runs deferred work first: its terms count too
         if self._particles is not None:
             self.manager.particle_gradients = self._particles.result()
-        self.flush(last=True)
         self._verify()
         if self._deferred:
             flags = torch.cat([ok for _, ok in self._deferred]).cpu()

@@ -41,11 +41,14 @@ def get(name: str) -> BaselineFn:
 
 @baseline("loo")
 def leave_one_out(cost: torch.Tensor, state: dict, options: dict[str, Any]) -> torch.Tensor:
-    """Mean cost of the other particles (as in Proppo): unbiased within one iteration."""
-    n = cost.shape[0]
+    """Mean cost of the other particles (as in Proppo): unbiased within one iteration.
+
+    Particles run along the last dimension, so a stack of nodes' costs works too.
+    """
+    n = cost.shape[-1]
     if n < 2:
         return torch.zeros_like(cost)
-    return (cost.sum() - cost) / (n - 1)
+    return (cost.sum(-1, keepdim=True) - cost) / (n - 1)
 
 
 @baseline("none")

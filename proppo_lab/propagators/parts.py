@@ -69,6 +69,11 @@ class Part:
         """``(tensors, grads)`` to hand to autograd (grads already scaled by 1/N)."""
         raise NotImplementedError
 
+    def defer(self, node: Node, bp: BackwardPass, weight: float) -> bool:
+        """Optionally hand this node's terms (times ``weight``) to a later, batched
+        computation; True when done so."""
+        return False
+
 
 class Pathwise(Part):
     """The reparameterisation part: the gradient that reached the value flows through it."""
@@ -124,19 +129,75 @@ class ScoreFunction(Part):
         w = (cost - b) / cost.shape[0]
         if "logp" in node.saved:
             return [node.saved["logp"]], [w]
-        dist = node.dist  # Normal: d log p / d loc = z / scale, d / d scale = (z^2 - 1) / scale
-        loc, scale = dist.loc, dist.scale
-        scale_ = scale.detach()
-        z = (node.saved["value"].detach() - loc.detach()) / scale_
-        w = _particle_column(w, z)
-        tensors, grads = [], []
-        if loc.requires_grad:
-            tensors.append(loc)
-            grads.append(w * z / scale_)
-        if scale.requires_grad:
-            tensors.append(scale)
-            grads.append(w * (z * z - 1) / scale_)
-        return tensors, grads
+        dist = node.dist
+        return _normal_terms(node, *_normal_score(
+            w, node.saved["value"].detach(), dist.loc.detach(), dist.scale.detach(),
+            dist.loc.requires_grad, dist.scale.requires_grad))
+
+    #: baselines that keep no state per node: their terms can be computed stacked
+    STATELESS = ("loo", "none")
+
+    def defer(self, node: Node, bp: BackwardPass, weight: float) -> bool:
+        """Leave this node's terms to one stacked computation at the next delivery.
+
+        Nothing downstream waits for them (a score-function term reads no
+        gradient), so the terms of a run of nodes are computed together.
+        """
+        if (self.density is not None or "logp" in node.saved or node.dist is None
+                or self.baseline_name not in self.STATELESS):
+            return False
+        cost = bp.cost(node)
+        if cost is not None:
+            bp.defer(_score_terms_stacked, (node, cost, self, weight))
+        return True
+
+
+def _normal_score(w, x, loc, scale, want_loc: bool, want_scale: bool):
+    """Cotangents at loc and scale of sum_i w_i log N(x_i; loc_i, scale_i), for
+    any leading dimensions: d/d loc = z / scale, d/d scale = (z^2 - 1) / scale.
+    Only the wanted ones are computed (None otherwise)."""
+    z = (x - loc) / scale
+    w = w.reshape(*w.shape, *[1] * (z.dim() - w.dim())) / scale
+    return (w * z if want_loc else None), (w * (z * z - 1) if want_scale else None)
+
+
+def _normal_terms(node, g_loc, g_scale) -> Terms:
+    tensors, grads = [], []
+    for t, g in ((node.dist.loc, g_loc), (node.dist.scale, g_scale)):
+        if t.requires_grad:
+            tensors.append(t)
+            grads.append(g)
+    return tensors, grads
+
+
+def _score_terms_stacked(items, bp: BackwardPass) -> None:
+    """The deferred score terms of many nodes: one stacked computation per group
+    of nodes with the same shapes, baseline and weight."""
+    groups: dict[tuple, list] = {}
+    for node, cost, part, weight in items:
+        x, dist = node.saved["value"], node.dist
+        key = (part.baseline_name, tuple(x.shape), x.dtype, x.device, weight,
+               dist.loc.requires_grad, dist.scale.requires_grad)
+        groups.setdefault(key, []).append((node, cost, part))
+    for (*_, weight, want_loc, want_scale), members in groups.items():
+        part = members[0][2]
+        costs = torch.stack([cost for _, cost, _ in members])          # (nodes, particles)
+        b = part.baseline(costs, {}, part.options)
+        w = weight * (costs - b) / costs.shape[-1]
+
+        def stacked(get):
+            return torch.stack([get(node).detach() for node, _, _ in members])
+
+        g_loc, g_scale = _normal_score(w, stacked(lambda n: n.saved["value"]),
+                                       stacked(lambda n: n.dist.loc),
+                                       stacked(lambda n: n.dist.scale), want_loc, want_scale)
+        nodes = [node for node, _, _ in members]
+        for k, node in enumerate(nodes):
+            bp.note(node, "baseline", b[k])
+        if g_loc is not None:
+            bp.backprop_each(nodes, [n.dist.loc for n in nodes], g_loc)
+        if g_scale is not None:
+            bp.backprop_each(nodes, [n.dist.scale for n in nodes], g_scale)
 
 
 class Composite(Propagator):
@@ -177,11 +238,14 @@ class Composite(Propagator):
         return fp.detach(node, x, grad=self.reads_grad)
 
     def backward(self, node: Node, bp: BackwardPass) -> None:
+        if self.mix == "sum":
+            for w, part in zip(self.weights, self.parts):
+                if not part.defer(node, bp, w):
+                    tensors, grads = part.terms(node, bp)
+                    bp.backprop(node, tensors, [w * g for g in grads])
+            return
         terms = [part.terms(node, bp) for part in self.parts]
-        if self.mix == "inverse_variance":
-            weights = self._mixing_weights(node, bp, terms)
-        else:
-            weights = self.weights
+        weights = self._mixing_weights(node, bp, terms)
         for w, (tensors, grads) in zip(weights, terms):
             bp.backprop(node, tensors, [w * g for g in grads])
 
