@@ -271,7 +271,8 @@ class Composite(Propagator):
     def _variances(self, node, bp, terms):
         inputs = [t for t in node.inputs if t.requires_grad]
         if not inputs:
-            return [None if not ts else torch.zeros(()) for ts, _ in terms]
+            zero = torch.zeros((), device=node.output.device)  # stays on the node's device
+            return [None if not ts else zero for ts, _ in terms]
         cotangents = [_at_inputs(tensors, grads, inputs) if tensors else None
                       for tensors, grads in terms]
         params = list(bp.manager.params.values())
