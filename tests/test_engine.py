@@ -687,3 +687,21 @@ def test_forgotten_backward_is_caught():
         system(pm)
     pm.discard()
     _assert_recovers(pm)
+
+
+@pytest.mark.parametrize("plan", ["TP", "LR", "GS"])
+def test_node_whose_distribution_has_no_learned_inputs(plan):
+    """TP with nothing to weigh at the node (its inputs need no gradient) still runs,
+    and the parameter used after the node gets the same gradient as under RP."""
+    a = torch.tensor(1.5, requires_grad=True)
+
+    def program(pm):
+        pm.param("a", a)
+        x = pm.sample("x", torch.distributions.Normal(torch.zeros(256), 1.0))
+        pm.loss("cost", (a * x) ** 2)
+
+    torch.manual_seed(0)
+    expected = pl.PropagationManager(default="RP").estimate(program)["a"]
+    torch.manual_seed(0)
+    got = pl.PropagationManager(default=plan).estimate(program)["a"]
+    torch.testing.assert_close(got, expected)
