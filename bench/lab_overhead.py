@@ -4,7 +4,7 @@ Same program (ChaoticRNN, beta 2.4, 1000 particles, 100 steps), same seeds,
 plans {"state": "TP"} and {"state": "RP"}. Three variants, interleaved round
 by round (order rotating) so that drift in machine load hits them alike:
 
-* ``bare``: ``for i in range(N): torch.manual_seed(i); pm.estimate(program)``
+* ``bare``: ``for i in range(N): pl.seed(i); pm.estimate(program)``
   - what a script does.
 * ``instrumented``: the same loop with everything the Lab's run loop adds
   except the plots: ``pm.watch_grads``, a ``trace.Recorder`` attached, the
@@ -62,7 +62,7 @@ def bare(program, plan, n):
     pm = pl.PropagationManager(plan=plan, sites=program.sites)
     t0 = time.perf_counter()
     for i in range(n):
-        torch.manual_seed(i)
+        pl.seed(i)  # as the Lab seeds each iteration
         pm.estimate(program)
     return (time.perf_counter() - t0) / n
 
@@ -76,7 +76,7 @@ def instrumented(program, plan, n):
     rows = []
     t0 = time.perf_counter()
     for i in range(n):
-        torch.manual_seed(i)
+        pl.seed(i)  # as the Lab seeds each iteration
         grads = session.pm.estimate(program)
         session.stats.update(grads)
         rows.append({"label": "current", "iteration": i, "grads": grads,

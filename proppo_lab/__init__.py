@@ -8,7 +8,7 @@ See README.md for the concepts: sites, plans, propagators, messages.
 from . import propagators, systems
 from .core import (Inbox, Merge, Message, Node, NonFiniteError, Option, Plan, PlanError,
                    PropagationError, PropagationManager, Propagator, Spec, catalogue, register,
-                   unregister)
+                   seed, unregister)
 from .propagators import Composite, Pathwise, ScoreFunction, baseline
 
 __version__ = "0.1.0"
@@ -27,5 +27,5 @@ def __getattr__(name):
 
 __all__ = ["Lab", "Composite", "Inbox", "Merge", "Message", "Node", "NonFiniteError", "Option", "Pathwise",
            "Plan", "PlanError", "PropagationError", "PropagationManager", "Propagator",
-           "ScoreFunction", "Spec", "baseline", "catalogue", "propagators", "register", "systems",
-           "unregister"]
+           "ScoreFunction", "Spec", "baseline", "catalogue", "propagators", "register", "seed",
+           "systems", "unregister"]

@@ -274,3 +274,17 @@ def test_spread_with_many_parameters_uses_probes():
     shares = pm.particle_gradients
     assert not shares.exact and set(shares.spread()) == {"total"}
     assert shares.values.shape == (32, 64)
+
+
+def test_lazy_forward_check_scans_only_when_a_loss_is_not_finite():
+    pm = pl.PropagationManager()
+    check = ForwardCheck(pm, lazy=True)
+    pm.forward("unused", torch.tensor([float("nan")]))   # never reaches a loss: harmless
+    pm.loss("cost", torch.zeros(3))
+    pm.backward()
+    pm.forward("bad", torch.tensor([1.0, float("inf")]))
+    pm.loss("cost", torch.tensor([1.0, float("inf")]))
+    with pytest.raises(pl.NonFiniteError) as info:
+        pm.backward()                                     # found at its source, not at the loss
+    assert info.value.site == "bad" and info.value.phase == "forward"
+    check.detach()

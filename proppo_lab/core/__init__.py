@@ -10,7 +10,8 @@ from .options import Option
 from .plan import Plan, Spec
 from .propagator import Propagator
 from .registry import catalogue, register, unregister
+from .seeding import seed
 
 __all__ = ["BackwardPass", "ForwardPass", "Inbox", "Merge", "Message", "Node", "NonFiniteError",
            "Option", "Plan", "PlanError", "PropagationError", "PropagationManager", "Propagator",
-           "Spec", "catalogue", "register", "unregister"]
+           "Spec", "catalogue", "register", "seed", "unregister"]

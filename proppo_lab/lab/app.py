@@ -26,6 +26,7 @@ from .. import trace
 from ..core import registry
 from ..core.errors import PlanError, PropagationError
 from ..core.manager import PropagationManager
+from ..core import seeding
 from ..core.plan import Plan
 from ..systems.base import System
 from .devices import list_devices
@@ -404,8 +405,8 @@ class Lab(widgets.VBox):
 
     def _session(self, label: str, plan: Plan, default: str) -> "_Session":
         pm = PropagationManager(plan=plan, default=default, sites=self.graph_source.sites)
-        return _Session(label, pm, trace.Recorder(self.graph_source), trace.ForwardCheck(pm),
-                        _LossMeter(pm))
+        return _Session(label, pm, trace.Recorder(self.graph_source),
+                        trace.ForwardCheck(pm, lazy=True), _LossMeter(pm))
 
     def _start(self, sessions: list["_Session"], iterations: int, live_plan: bool,
                fresh: bool = True) -> None:
@@ -448,7 +449,7 @@ class Lab(widgets.VBox):
                 session.record(publish)
                 # iteration k of a run always uses seed + k: Step and Run agree, and
                 # compared plans see common random numbers
-                torch.manual_seed(seed + session.done)
+                seeding.seed(seed + session.done)
                 try:
                     grads = session.pm.estimate(self.program)
                 except PropagationError as err:

@@ -28,10 +28,16 @@ class ForwardCheck:
     read per iteration, on the CPU and the GPU alike. If the forward pass
     fails before that (a later op choking on the NaN), :meth:`explain`
     turns the failure into the report of the first non-finite node.
+
+    ``lazy=True`` looks at the losses first and scans the other nodes only when
+    a loss is not finite (a NaN that never reaches a loss cannot harm the
+    gradient, and one that does is found at its source); the lab uses it to
+    keep the check cheap on long runs of small nodes.
     """
 
-    def __init__(self, pm=None):
+    def __init__(self, pm=None, lazy: bool = False):
         self.pm = pm
+        self.lazy = lazy
         self._pending: list[tuple[Any, torch.Tensor]] = []
         self._detach = pm.observe(self) if pm is not None else None
 
@@ -55,6 +61,10 @@ class ForwardCheck:
 
     def flush(self) -> None:
         """Check the collected values now; raise for the first bad node."""
+        if self.lazy and self._pending and _all_finite(
+                [v for node, v in self._pending if node.kind == "loss"]):
+            self._pending = []
+            return
         bad = self._first_bad()
         if bad is not None:
             self._raise(bad)
@@ -92,6 +102,13 @@ class ForwardCheck:
         raise NonFiniteError("forward value is not finite (NaN or inf)", site=node.site,
                              instance=node.instance, propagator=node.propagator_name,
                              phase="forward", iteration=self._iteration())
+
+
+def _all_finite(values: list[torch.Tensor]) -> bool:
+    if not values:
+        return False
+    with torch.no_grad():
+        return bool(torch.isfinite(torch.stack([v.sum() for v in values])).all())
 
 
 def report(err: PropagationError, **extra) -> dict:

@@ -19,6 +19,7 @@ from typing import Any, Callable, Mapping
 
 import torch
 
+from ..core import seeding
 from ..core.errors import PropagationError
 from ..core.manager import PropagationManager
 from ..core.plan import Plan
@@ -136,7 +137,7 @@ def compare(program: Callable[[PropagationManager], Any], plans: Mapping[str, An
         if stop is not None and stop():
             break
         for name in list(live):
-            torch.manual_seed(seed + i)
+            seeding.seed(seed + i)
             start = time.perf_counter()
             try:
                 grads = managers[name].estimate(program)
