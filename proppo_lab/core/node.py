@@ -68,10 +68,5 @@ class Node:
     def propagator_name(self) -> str:
         return self.propagator.name
 
-    @property
-    def particles(self) -> int:
-        value = self.output if self.output is not None else (self.inputs[0] if self.inputs else None)
-        return int(value.shape[0]) if value is not None and value.dim() else 1
-
     def __repr__(self) -> str:
         return f"Node({self.label}, {self.kind}, {self.propagator_name})"

@@ -118,7 +118,3 @@ class CartPole(System):
         return {"horizon": self.horizon, "particles": self.particles, "noise": self.noise,
                 "dt": self.dt, "substeps": self.substeps, "hidden": self.hidden,
                 "seed": self.seed, "task": self.task}
-
-    @staticmethod
-    def upright_angle() -> float:
-        return math.pi
