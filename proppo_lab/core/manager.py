@@ -25,6 +25,7 @@ from torch import nn
 
 from . import per_particle, registry
 from .errors import NonFiniteError, PlanError, PropagationError
+from .finite import finite_flags
 from .messages import Merge, Message
 from .node import Node
 from .plan import Plan, Spec, parse_spec
@@ -212,8 +213,7 @@ class BackwardPass:
         if not self._checks:
             return
         checks, self._checks = self._checks, []
-        # the max-abs norm is inf/NaN exactly when an element is; it cannot overflow
-        ok = torch.isfinite(torch.stack(torch._foreach_norm([v for _, _, v in checks], float("inf"))))
+        ok = finite_flags([v for _, _, v in checks])
         if ok.is_cuda:
             self._deferred.append((checks, ok))
         elif not bool(ok.all()):

@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from ..core.errors import NonFiniteError, PropagationError
+from ..core.finite import finite_flags
 
 
 class ForwardCheck:
@@ -84,18 +85,8 @@ class ForwardCheck:
         pending, self._pending = self._pending, []
         if not pending:
             return None
-        groups: dict[tuple, list[int]] = {}
-        for i, (_, value) in enumerate(pending):
-            groups.setdefault((value.device, value.dtype), []).append(i)
-        first = None
-        for indices in groups.values():
-            with torch.no_grad():
-                norms = torch._foreach_norm([pending[i][1] for i in indices], float("inf"))
-                ok = torch.isfinite(torch.stack(norms))
-            if not bool(ok.all()):
-                i = indices[int((~ok).nonzero()[0])]
-                first = i if first is None else min(first, i)
-        return None if first is None else pending[first][0]
+        ok = finite_flags([value for _, value in pending])
+        return None if bool(ok.all()) else pending[int((~ok).nonzero()[0])][0]
 
     def _raise(self, node):
         self._pending = []
@@ -105,10 +96,7 @@ class ForwardCheck:
 
 
 def _all_finite(values: list[torch.Tensor]) -> bool:
-    if not values:
-        return False
-    with torch.no_grad():
-        return bool(torch.isfinite(torch.stack([v.sum() for v in values])).all())
+    return bool(values) and bool(finite_flags(values).all())
 
 
 def report(err: PropagationError, **extra) -> dict:
