@@ -29,6 +29,7 @@ from ..core.manager import PropagationManager
 from ..core import seeding
 from ..core.plan import Plan
 from ..systems.base import System
+from ..trace.compare import plan_and_default
 from .devices import list_devices
 from .graph_widget import GRAPH_MIME, GraphWidget
 from .plots import LivePlots
@@ -376,13 +377,9 @@ class Lab(widgets.VBox):
         names = list(plans if plans is not None else self.compare_plans.value)
         if not names:
             raise ValueError("choose at least one plan to compare")
-        sessions = []
-        for name in names:
-            if name == "current":
-                sessions.append(self._session("current", self.plan, self.default))
-            else:
-                registry.get(name)
-                sessions.append(self._session(name, Plan(), name))
+        sessions = [self._session("current", self.plan, self.default) if name == "current"
+                    else self._session(name, *plan_and_default(name, self.default))
+                    for name in names]
         n = int(iterations if iterations is not None else self.iterations.value)
         self._start(sessions, n, live_plan=False)
         if wait:
