@@ -21,6 +21,21 @@ function titleOf(g: Element): string {
   return t ? (t.textContent || '').trim() : '';
 }
 
+/**
+ * The model item a Graphviz group draws, found by its DOT id or, failing
+ * that, its title; the group's SVG ids are dropped either way (they would
+ * clash between several widgets on one page).
+ */
+function claim<T>(g: SVGGElement, byId: Map<string, T>): T | undefined {
+  const id = [g.getAttribute('id') || '', titleOf(g)].find(c => byId.has(c));
+  g.removeAttribute('id');
+  if (id === undefined) {
+    return undefined;
+  }
+  g.querySelectorAll('[id]').forEach(el => el.removeAttribute('id'));
+  return byId.get(id);
+}
+
 /** The shape that carries a node's fill (ellipse, polygon or path). */
 export function nodeShape(g: Element): SVGElement | null {
   return g.querySelector('ellipse, polygon, path, rect') as SVGElement | null;
@@ -55,14 +70,10 @@ export function annotate(svg: SVGSVGElement, graph: GraphJSON): Annotated {
 
   svg.querySelectorAll('g.node').forEach(el => {
     const g = el as SVGGElement;
-    const candidates = [g.getAttribute('id') || '', titleOf(g)];
-    const id = candidates.find(c => byId.has(c));
-    g.removeAttribute('id');
-    if (!id) {
+    const node = claim(g, byId);
+    if (!node) {
       return;
     }
-    const node = byId.get(id)!;
-    g.querySelectorAll('[id]').forEach(el => el.removeAttribute('id'));
     g.setAttribute('data-node-id', node.id);
     g.setAttribute('data-testid', 'graph-node');
     g.setAttribute('data-site', node.site);
@@ -80,14 +91,10 @@ export function annotate(svg: SVGSVGElement, graph: GraphJSON): Annotated {
 
   svg.querySelectorAll('g.edge').forEach(el => {
     const g = el as SVGGElement;
-    const candidates = [g.getAttribute('id') || '', titleOf(g)];
-    const id = candidates.find(c => edgeById.has(c));
-    g.removeAttribute('id');
-    if (!id) {
+    const edge = claim(g, edgeById);
+    if (!edge) {
       return;
     }
-    const edge = edgeById.get(id)!;
-    g.querySelectorAll('[id]').forEach(el => el.removeAttribute('id'));
     g.setAttribute('data-edge-id', edge.id);
     g.setAttribute('data-testid', 'graph-edge');
     g.setAttribute('data-source', edge.source);
