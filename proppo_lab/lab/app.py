@@ -91,9 +91,9 @@ class _Session:
 
     def record(self, on: bool) -> None:
         """Record messages (and watch gradients through RP nodes) in the next iteration."""
-        if on and self.recorder._pm is None:
+        if on and not self.recorder.attached:
             self.recorder.attach(self.pm)
-        elif not on and self.recorder._pm is not None:
+        elif not on and self.recorder.attached:
             self.recorder.detach()
         self.pm.watch_grads = on
 
@@ -346,8 +346,7 @@ class Lab(widgets.VBox):
 
     def _recapture(self) -> None:
         self.graph_source = trace.capture(self.program, self.plan, self.default)
-        self.graph._source = self.graph_source
-        self.graph.rerender()
+        self.graph.set_source(self.graph_source)
 
     # -- running ------------------------------------------------------------
     def run(self, iterations: int | None = None, wait: bool = False) -> None:

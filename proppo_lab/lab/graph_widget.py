@@ -159,8 +159,10 @@ class GraphWidget(widgets.DOMWidget):
         """Re-read the registry (after a user registers a propagator)."""
         self.catalogue = registry.catalogue()
 
-    def rerender(self) -> None:
-        """Re-draw from the source (after the source's graph changed)."""
+    def set_source(self, source: Any) -> None:
+        """Draw another capture of the same program (after its particles or
+        device changed), keeping the plan."""
+        self._source = source
         self._render()
 
     # ------------------------------------------------------------- static snapshot

@@ -70,6 +70,10 @@ class Recorder:
         self._detach = pm.observe(self)
         return self
 
+    @property
+    def attached(self) -> bool:
+        return self._pm is not None
+
     def detach(self) -> None:
         if self._detach is not None:
             self._detach()
