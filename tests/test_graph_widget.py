@@ -343,7 +343,7 @@ def test_with_real_trace_graph():
 
 
 def test_unrolling_a_huge_graph_is_refused_with_a_reason():
-    from proppo_lab.lab.graph_widget import MAX_UNROLLED
+    from proppo_lab.contracts import MAX_UNROLLED
     from proppo_lab.systems import ChaoticRNN
     from proppo_lab.trace import capture
     graph = capture(ChaoticRNN(steps=MAX_UNROLLED + 1, particles=2), ops=False)

@@ -267,7 +267,7 @@ def test_runner_reports_errors_and_finishes():
 
 
 def test_display_carries_a_static_graph_for_kernel_less_viewers(lab):
-    from proppo_lab.lab.graph_widget import GRAPH_MIME
+    from proppo_lab.contracts import GRAPH_MIME
     bundle = lab._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in bundle
     if not shutil.which("dot"):

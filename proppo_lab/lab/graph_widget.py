@@ -190,17 +190,21 @@ class GraphWidget(widgets.DOMWidget):
         start = text.find("<svg")
         return text[start:] if start >= 0 else ""
 
+    def snapshot_bundle(self, model_id: str) -> dict:
+        """The static snapshot for a display bundle whose widget view is ``model_id``:
+        ``image/svg+xml`` plus the GRAPH_MIME marker; {} when there is no picture."""
+        svg = self.static_svg()
+        if not svg:
+            return {}
+        return {"image/svg+xml": svg,
+                GRAPH_MIME: {"version": 1, "view": self.view, "model_id": model_id,
+                             "nodes": sorted(i for i in self._node_ids() if i)}}
+
     def _repr_mimebundle_(self, **kwargs: Any) -> dict:
         """The widget view plus a static snapshot (SVG) for kernel-less viewers."""
         bundle = super()._repr_mimebundle_(**kwargs)
-        if not bundle:
-            return bundle
-        svg = self.static_svg()
-        if svg:
-            bundle["image/svg+xml"] = svg
-            bundle[GRAPH_MIME] = {"version": 1, "view": self.view,
-                                  "model_id": self.model_id,
-                                  "nodes": sorted(i for i in self._node_ids() if i)}
+        if bundle:
+            bundle.update(self.snapshot_bundle(self.model_id))
         return bundle
 
     # ------------------------------------------------------------ message handling
