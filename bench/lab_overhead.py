@@ -48,7 +48,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 import proppo_lab as pl  # noqa: E402
 from proppo_lab import trace  # noqa: E402
-from proppo_lab.lab.app import _LossMeter  # noqa: E402
 
 OUT = ROOT / "bench" / "results" / "lab_overhead.json"
 TARGET = 1.10

@@ -267,7 +267,7 @@ def test_runner_reports_errors_and_finishes():
 
 
 def test_display_carries_a_static_graph_for_kernel_less_viewers(lab):
-    from proppo_lab.lab.graph_widget import GRAPH_MIME
+    from proppo_lab.contracts import GRAPH_MIME
     bundle = lab._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in bundle
     if not shutil.which("dot"):
@@ -314,3 +314,38 @@ def test_the_run_thread_uses_the_callers_torch_threads():
     finally:
         torch.set_num_threads(before)
     assert seen == [1]
+
+
+def test_a_plot_refresh_costs_what_it_adds_not_the_length_of_the_run(monkeypatch):
+    """Each refresh appends only the new points and reads only the new statistics,
+    so refresh 500 does the same work as refresh 50 (counted, not timed)."""
+    mu = torch.tensor(0.5, requires_grad=True)
+    v = torch.zeros(3, requires_grad=True)
+
+    def tiny(pm, particles):
+        x = pm.sample("x", Normal(mu + v.sum() * 0.0, 1.0).expand((particles,)))
+        pm.loss("cost", x ** 2)
+
+    read = []       # per refresh: statistics entries read
+    original = pl.trace.GradientStats.history
+
+    def counting_history(self, start=0):
+        out = original(self, start)
+        read.append(sum(len(h["grad"]) + len(h["variance"]) for h in out.values()))
+        return out
+
+    monkeypatch.setattr(pl.trace.GradientStats, "history", counting_history)
+    lab = pl.Lab(tiny, params={"mu": mu, "v": v}, particles=8, plan={"x": "LR"})
+    session = lab._session("current", lab.plan, lab.default)
+    added = []      # per refresh: points appended to the plots
+    for i in range(500):       # the run loop's steps, with a refresh after every iteration
+        pl.seed(i)
+        lab.rows.append(session.add(session.pm.estimate(lab.program)))
+        before = lab.plots.added
+        lab._publish(session, i + 1)
+        added.append(lab.plots.added - before)
+    session.close()
+    assert lab.plots.points(lab.plots.variance) == 2 * 500     # every point is drawn ...
+    assert added[49] == added[499] == 2 * 2 + 1                # ... by constant-size updates
+    assert read[49] == read[499] == 2 * 2
+    assert "iteration 500" in lab.status.value

@@ -54,7 +54,8 @@ def test_gaussian_toy_graph():
     by_id = {n["id"]: n for n in j["nodes"]}
     x = by_id["site:x"]
     assert x == {"id": "site:x", "kind": "sample", "site": "x", "instance": None, "count": 1,
-                 "propagator": "RP", "colour": colour("RP"), "label": "x", "overrides": {},
+                 "propagator": "RP", "options": {}, "colour": colour("RP"), "label": "x",
+                 "overrides": {},
                  "dist": "Normal", "shape": [10], "dtype": "float32", "device": "cpu"}
     assert by_id["param:mu"]["kind"] == "param" and by_id["param:mu"]["colour"] == PARAM_COLOUR
     assert by_id["param:mu"]["propagator"] is None

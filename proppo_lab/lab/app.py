@@ -8,111 +8,34 @@ times a second, Stop takes effect within one iteration, and the notebook keeps
 working meanwhile. Everything that can go wrong in a run (a propagator raising,
 a non-finite message) is shown in the banner and on the graph; the kernel
 survives and the run can be started again.
+
+This module lays the Lab out and wires its controls. The plan lives in a
+:class:`~.plan_editor.PlanEditor` (``lab.editor``), runs in :mod:`.session`,
+plan files and scripts in :mod:`.script`, function programs in :mod:`.program`.
 """
 from __future__ import annotations
 
 import html
-import inspect
-import json
-import threading
-import time
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import ipywidgets as widgets
 import torch
 
 from .. import trace
 from ..core import registry
-from ..core.errors import PlanError, PropagationError
+from ..core.errors import PropagationError
 from ..core.manager import PropagationManager
-from ..core import seeding
 from ..core.plan import Plan
-from ..systems.base import System
 from ..trace.compare import plan_and_default
+from . import script
 from .devices import list_devices
-from .graph_widget import GRAPH_MIME, GraphWidget
+from .graph_widget import GraphWidget
+from .plan_editor import PlanEditor
 from .plots import LivePlots
+from .program import as_program
 from .runner import Runner
-
-
-class FunctionProgram(System):
-    """Wraps a plain ``program(pm)`` function and the tensors it learns."""
-
-    def __init__(self, fn: Callable, params: Mapping[str, torch.Tensor] | None = None,
-                 particles: int | None = None):
-        super().__init__(params or {})
-        self.fn = fn
-        self.takes_particles = "particles" in inspect.signature(fn).parameters
-        self.particles = particles
-        self.sites = ()
-
-    def __call__(self, pm):
-        for name, value in self.params.items():
-            pm.param(name, value)
-        if self.takes_particles and self.particles is not None:
-            self.fn(pm, particles=self.particles)
-        else:
-            self.fn(pm)
-
-    def __repr__(self):
-        return getattr(self.fn, "__name__", "program")
-
-
-class _LossMeter:
-    """Observer summing the mean cost of every loss node of one iteration."""
-
-    def __init__(self, pm):
-        self.total = None
-        self.detach = pm.observe(self)
-
-    def node_created(self, node):
-        if node.kind == "loss":
-            value = node.inputs[0].detach().mean()
-            self.total = value if self.total is None else self.total + value
-
-    def take(self):
-        total, self.total = self.total, None
-        return total
-
-
-class _Session:
-    """One plan's run in the Lab: its manager, observers and statistics.
-
-    Run and Compare start new sessions; Step continues the last one. A plan
-    edited during a run starts a new segment (fresh statistics) in the session.
-    """
-
-    def __init__(self, label: str, pm: PropagationManager, recorder, check, meter):
-        self.label = self.segment = label
-        self.pm, self.recorder, self.check, self.meter = pm, recorder, check, meter
-        self.stats = trace.GradientStats()
-        self.done = 0
-
-    def record(self, on: bool) -> None:
-        """Record messages (and watch gradients through RP nodes) in the next iteration."""
-        if on and not self.recorder.attached:
-            self.recorder.attach(self.pm)
-        elif not on and self.recorder.attached:
-            self.recorder.detach()
-        self.pm.watch_grads = on
-
-    def new_segment(self, plan: Plan, segment: str) -> None:
-        self.pm.set_plan(plan)
-        self.stats = trace.GradientStats()
-        self.segment = segment
-
-    def close(self) -> None:
-        self.recorder.detach()
-        self.check.detach()
-        self.meter.detach()
-
-
-def _scalar(values) -> float:
-    """A gradient for plotting: the value of a scalar, the norm of a vector."""
-    if isinstance(values, list):
-        return float(sum(v * v for v in values) ** 0.5)
-    return float(values)
+from .session import Session, run_sessions
 
 
 class Lab(widgets.VBox):
@@ -131,8 +54,7 @@ class Lab(widgets.VBox):
                  seed: int = 0, lr: float = 0.0, view: str = "rolled",
                  refresh: float = 0.2):
         self.runner = Runner(on_error=self._run_failed, on_finish=self._run_finished)
-        self.program = program if isinstance(program, System) else \
-            FunctionProgram(program, params, particles)
+        self.program = as_program(program, params, particles)
         if particles is not None:
             self._set_particles(particles)
         if device is not None:
@@ -141,13 +63,12 @@ class Lab(widgets.VBox):
         self.refresh = refresh
         self.plots = LivePlots()
         self.rows: list[dict] = []          # one per iteration: label, iteration, grads, loss
-        self._sessions: list[_Session] = []
-        self._pending_plan: Plan | None = None
-        self._lock = threading.Lock()
+        self._sessions: list[Session] = []
 
         self.graph_source = trace.capture(self.program, plan, default)
-        self.graph = GraphWidget(self.graph_source, plan, view=view)
-        self.graph.on_plan_change(self._plan_changed)
+        #: the one home of the plan: the graph, assign(), plan files and runs use it
+        self.editor = PlanEditor.for_source(self.graph_source, plan)
+        self.graph = GraphWidget(self.graph_source, view=view, editor=self.editor)
         self._build_controls(iterations, seed, lr)
         super().__init__([self.banner, widgets.HBox([self.graph, self.controls],
                                                     layout=widgets.Layout(width="100%")),
@@ -159,13 +80,8 @@ class Lab(widgets.VBox):
         outputs still shows the graph when reopened without a kernel (the
         extension's renderer falls back to the picture when no model is live)."""
         bundle = super()._repr_mimebundle_(**kwargs)
-        if not bundle:
-            return bundle
-        svg = self.graph.static_svg()
-        if svg:
-            bundle["image/svg+xml"] = svg
-            bundle[GRAPH_MIME] = {"version": 1, "view": self.graph.view, "model_id": self.model_id,
-                                  "nodes": sorted(n["id"] for n in self.graph.graph.get("nodes", []))}
+        if bundle:
+            bundle.update(self.graph.snapshot_bundle(self.model_id))
         return bundle
 
     # -- layout -------------------------------------------------------------
@@ -263,67 +179,32 @@ class Lab(widgets.VBox):
     # -- the plan -----------------------------------------------------------
     @property
     def plan(self) -> Plan:
-        return self.graph.current_plan
+        return self.editor.plan
 
     def set_plan(self, plan: Mapping | Plan) -> None:
-        self.graph.set_plan(plan)
+        self.editor.set_plan(plan)
 
     def assign(self, site: str, propagator: str, options: Mapping | None = None,
                instance: int | None = None) -> None:
-        """Assign from Python exactly as a click would (same validation)."""
-        ok = self.graph.handle_message({"action": "assign", "site": site, "instance": instance,
-                                        "propagator": propagator, "options": dict(options or {})})
-        if not ok:
-            raise PlanError(self.graph.error.get("message", "assignment refused"))
+        """Assign from Python with the same checks as a click (PlanError when refused).
 
-    def _plan_changed(self, plan: Plan) -> None:
-        with self._lock:
-            self._pending_plan = plan  # the running loop picks it up between iterations
+        A run in progress picks the new plan up before its next iteration."""
+        self.editor.assign(site, propagator, options, instance)
 
     def save_plan(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.write_text(self.plan.to_json() + "\n")
+        path = script.save_plan(self.plan, path)
         self.status.value = f"plan saved to {html.escape(str(path))}"
         return path
 
     def load_plan(self, path: str | Path) -> Plan:
-        path = Path(path)
-        try:
-            text = path.read_text()
-        except OSError as err:
-            raise PlanError(f"cannot read plan file {path}: {err.strerror}") from None
-        plan = Plan.from_json(text)
-        self.set_plan(plan)
+        plan = script.load_plan(self.editor, path)
         self.status.value = f"plan loaded from {html.escape(str(path))}"
         return plan
 
     def to_python(self) -> str:
         """A script that reproduces the current set-up outside Jupyter."""
-        plan = json.dumps(self.plan.to_dict(), indent=4, sort_keys=True)
-        program = repr(self.program)
-        if not program.startswith("pl."):
-            program = f"{program}  # your program(pm) function"
-        lines = [
-            "import torch",
-            "import proppo_lab as pl",
-            "",
-            f"program = {program}",
-        ]
-        if isinstance(self.program, System) and not isinstance(self.program, FunctionProgram):
-            lines.append(f"program.to({str(self.program.device)!r})")
-        lines += [
-            f"plan = {plan}",
-            f"pm = pl.PropagationManager(plan=plan, default={self.default!r})",
-            f"for i in range({self.iterations.value}):",
-            f"    torch.manual_seed({self.seed.value} + i)",
-            "    grads = pm.estimate(program)",
-        ]
-        if self.lr.value > 0:
-            lines += ["    with torch.no_grad():",
-                      "        for name, p in program.params.items():",
-                      f"            p -= {self.lr.value} * grads[name]"]
-        lines.append("    print(i, {k: v.tolist() for k, v in grads.items()})")
-        return "\n".join(lines) + "\n"
+        return script.script(self.program, self.plan, self.default, self.iterations.value,
+                             self.seed.value, self.lr.value)
 
     # -- program settings ---------------------------------------------------
     def _set_particles(self, n: int) -> None:
@@ -399,18 +280,15 @@ class Lab(widgets.VBox):
     def running(self) -> bool:
         return self.runner.running
 
-    def _session(self, label: str, plan: Plan, default: str) -> "_Session":
+    def _session(self, label: str, plan: Plan, default: str) -> Session:
         pm = PropagationManager(plan=plan, default=default, sites=self.graph_source.sites)
-        return _Session(label, pm, trace.Recorder(self.graph_source),
-                        trace.ForwardCheck(pm, lazy=True), _LossMeter(pm))
+        return Session(label, pm, self.graph_source)
 
-    def _start(self, sessions: list["_Session"], iterations: int, live_plan: bool,
+    def _start(self, sessions: list[Session], iterations: int, live_plan: bool,
                fresh: bool = True) -> None:
         if self.runner.running:
             raise RuntimeError("a run is already in progress; press Stop first")
         self.clear_error()
-        with self._lock:
-            self._pending_plan = None  # the run starts from the current plan anyway
         if fresh:
             for old in self._sessions:
                 old.close()
@@ -421,93 +299,23 @@ class Lab(widgets.VBox):
         self.progress.value = 0
         self._set_running(True)
         self.status.value = "running…"
-        self.runner.start(lambda stopping: self._job(stopping, sessions, iterations, live_plan))
+        plan = (lambda: self.editor.plan) if live_plan else None
+        seed, lr = int(self.seed.value), float(self.lr.value)
+        self.runner.start(lambda stopping: run_sessions(
+            sessions, iterations, self.program, seed=seed, lr=lr, refresh=self.refresh,
+            live_plan=plan, record=self.rows.append, publish=self._publish, stopping=stopping))
 
-    def _job(self, stopping, sessions: list["_Session"], iterations: int,
-             live_plan: bool) -> None:
-        seed = int(self.seed.value)
-        lr = float(self.lr.value)
-        progress = 0
-        for session in sessions:
-            due = 0.0   # when the plots are next refreshed
-            for i in range(iterations):
-                if stopping():
-                    self._publish(session, progress)
-                    return
-                if live_plan:
-                    with self._lock:
-                        pending, self._pending_plan = self._pending_plan, None
-                    if pending is not None:  # a click during the run: a new segment
-                        self._publish(session, progress)
-                        session.new_segment(pending, f"after edit @{session.done}")
-                # messages are recorded only for the iterations whose picture is shown
-                publish = time.monotonic() >= due or i == iterations - 1
-                session.record(publish)
-                # iteration k of a run always uses seed + k: Step and Run agree, and
-                # compared plans see common random numbers
-                seeding.seed(seed + session.done)
-                try:
-                    grads = session.pm.estimate(self.program)
-                except PropagationError as err:
-                    raise session.check.explain(err) from err
-                if lr > 0:
-                    with torch.no_grad():
-                        for name, p in self.program.params.items():
-                            if name in grads:
-                                p -= lr * grads[name]
-                session.stats.update(grads)
-                self.rows.append({"label": session.segment, "iteration": session.done,
-                                  "grads": grads, "loss": session.meter.take()})
-                session.done += 1
-                progress += 1
-                if publish:
-                    start = time.monotonic()
-                    self._publish(session, progress)
-                    # plots refresh several times a second, but never take more than
-                    # about 5 % of the run: a costly refresh spaces out the next one
-                    spent = time.monotonic() - start
-                    due = start + max(self.refresh, 20 * spent)
-
-    def _publish(self, session: "_Session", progress: int) -> None:
-        """Push the latest numbers to the plots, the graph overlay and the status line."""
-        label, stats, recorder = session.segment, session.stats, session.recorder
-        rows = [r for r in self.rows if r["label"] == label]
-        if not rows:
+    def _publish(self, session: Session, progress: int) -> None:
+        """Push the new numbers to the plots, the graph overlay and the status line."""
+        if not session.refresh(self.plots):
             return
-        xs = [r["iteration"] for r in rows]
-        history = stats.history()
-        plots = self.plots
-        with plots.gradient.batch_update(), plots.variance.batch_update(), \
-                plots.loss.batch_update():
-            for name, h in history.items():
-                n = len(h["grad"])
-                plots.set_series(plots.gradient, f"{label} · {name}", xs[-n:],
-                                 [_scalar(g) for g in h["grad"]], mode="lines+markers")
-                plots.set_series(plots.variance, f"{label} · {name}", xs[-n:], h["variance"])
-            losses = [r["loss"] for r in rows]
-            if losses and losses[0] is not None:
-                values = torch.stack([v.detach().float().cpu() for v in losses]).tolist()
-                plots.set_series(plots.loss, label, xs, values)
-        if recorder.latest is not None:
+        if session.recorder.latest is not None:
             site = self._inspected_site()
             if site is not None:
-                with plots.messages.batch_update(), plots.weights.batch_update():
-                    for kind in ("grad", "backprop"):
-                        x, y = recorder.series(site, kind)
-                        if x:
-                            plots.set_series(plots.messages, f"{label} · {site} {kind}", x, y)
-                            break
-                    x, parts = recorder.weight_series(site)
-                    if x and "Pathwise" in parts:
-                        plots.set_series(plots.weights, f"{label} · {site}", x, parts["Pathwise"],
-                                         mode="lines+markers")
-            self.graph.set_flows(recorder.flows(self.graph.view))
+                session.show_latest_pass(self.plots, site)
+            self.graph.set_flows(session.recorder.flows(self.graph.view))
         self.progress.value = min(progress, self.progress.max)
-        summary = stats.summary()
-        parts = [f"{html.escape(name)}: mean {_fmt(s['mean'])} ± {_fmt(s['se'])}, "
-                 f"variance {_fmt(s['variance'])}" for name, s in summary.items()]
-        self.status.value = (f"<b>{html.escape(label)}</b> · iteration {session.done} · "
-                             + "; ".join(parts))
+        self.status.value = session.status_line()
 
     def _inspected_site(self) -> str | None:
         """The selected node's site, else the first sample site."""
@@ -532,11 +340,3 @@ class Lab(widgets.VBox):
         else:
             self.status.value += " · done"
 
-
-def _fmt(value) -> str:
-    if isinstance(value, list):
-        return "[" + ", ".join(_fmt(v) for v in value[:4]) + (", …]" if len(value) > 4 else "]")
-    try:
-        return f"{float(value):.4g}"
-    except (TypeError, ValueError):
-        return str(value)

@@ -14,6 +14,3 @@ def list_devices() -> list[tuple[str, str]]:
             out.append((f"cuda:{i} · {props.name} ({gib:.0f} GiB)", f"cuda:{i}"))
     return out
 
-
-def default_device() -> str:
-    return "cuda:0" if torch.cuda.is_available() else "cpu"

@@ -26,8 +26,8 @@ Design (the simplest one that sees the *live* state):
    saved widget state from the displayed model down through its children
    (boxes become flex rows/columns, HTML/labels/buttons/text fields become
    disabled look-alikes): a model with a snapshot becomes its SVG or plot; a
-   graph model without one is drawn from its saved ``svg`` trait, else its
-   ``dot`` trait with the ``dot`` binary; a FigureWidget without one falls
+   graph model without one is drawn from its ``dot`` trait (or the ``svg``
+   trait that notebooks saved by earlier versions carry) with the ``dot`` binary; a FigureWidget without one falls
    back to its saved (initial) figure. Plain plotly outputs
    (``application/vnd.plotly.v1+json``) become plot divs, and a graph bundle's
    ``image/svg+xml`` fallback is used when its widget state is gone.
@@ -52,13 +52,13 @@ from traitlets import Bool, Unicode, default
 from nbconvert.exporters import HTMLExporter
 from nbconvert.preprocessors import Preprocessor
 
+from ..contracts import GRAPH_MIME, SNAPSHOT_MIME
+
 log = logging.getLogger(__name__)
 
 WIDGET_VIEW_MIME = "application/vnd.jupyter.widget-view+json"
 WIDGET_STATE_MIME = "application/vnd.jupyter.widget-state+json"
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
-SNAPSHOT_MIME = "application/vnd.proppo-lab.snapshots+json"
-GRAPH_MIME = "application/vnd.proppo-lab.graph+json"
 METADATA_KEY = "proppo_lab"
 
 #: The code of the cell injected after the notebook's own cells (``--execute``).

@@ -13,8 +13,16 @@ Data flows one way per direction:
   browser are refused (:meth:`GraphWidget.set_state`), so a page cannot set
   ``plan`` behind the validator's back.
 
-The kernel never trusts ``svg`` (the rendered picture the browser sends back
-after each layout) for anything but static export.
+The plan itself lives in a :class:`~proppo_lab.lab.plan_editor.PlanEditor`
+(:attr:`GraphWidget.editor`, shared with the Lab): the widget turns assign and
+clear messages into editor calls, and redraws (re-sending ``graph``, whose
+nodes carry their resolved ``propagator`` and explicit ``options``) whenever the
+editor announces a change, whoever made it. The ``plan`` trait is a read-only
+copy of the editor's plan for the front end.
+
+``svg`` (the rendered picture the browser sends back after each layout, up to
+5 MB) is a plain attribute, not a synced trait: the view never reads it, and
+the kernel uses it for static export only (:meth:`GraphWidget.static_svg`).
 
 Static snapshot: besides the widget view, the widget's display bundle carries
 ``image/svg+xml`` (the graph drawn kernel-side by the ``dot`` binary, or the
@@ -39,24 +47,19 @@ from typing import Any, Callable, Mapping
 import ipywidgets as widgets
 from traitlets import Dict, List, Unicode, observe
 
+from ..contracts import GRAPH_MIME, MAX_UNROLLED, VIEWS
 from ..core import registry
 from ..core.errors import PlanError, PropagationError
 from ..core.plan import Plan
 from . import protocol
+from .plan_editor import PlanEditor, site_kinds
 
 log = logging.getLogger(__name__)
 
 MODULE_NAME = "proppo-lab"
 MODULE_VERSION = "^0.1.0"
 
-#: Marker MIME type of a graph widget's display bundle (see the module docstring).
-GRAPH_MIME = "application/vnd.proppo-lab.graph+json"
-
 PlanCallback = Callable[[Plan], Any]
-
-#: more node instances than this are not unrolled from the UI: Graphviz lays the
-#: graph out on the page's main thread, and JupyterLab would stall meanwhile
-MAX_UNROLLED = 2000
 
 
 def _error(message: str, site: str | None = None, instance: int | None = None,
@@ -88,24 +91,30 @@ class GraphWidget(widgets.DOMWidget):
     flows = Dict(help="message-flow summary: {'nodes': {...}, 'edges': {...}}").tag(sync=True)
     error = Dict(help="{'message','site','instance','propagator'} or {}").tag(sync=True)
     status = Unicode("", help="one line of what just happened").tag(sync=True)
-    svg = Unicode("", help="the rendered SVG, sent back by the browser; export only").tag(sync=True)
 
     #: Trait names the browser may write directly. None: it speaks through messages.
     _frontend_writable: frozenset = frozenset()
 
     def __init__(self, source: Any, plan: "Plan | Mapping[str, Any] | None" = None, *,
-                 view: str = "rolled", catalogue: list | None = None, **kwargs: Any):
-        if view not in protocol.VIEWS:
+                 view: str = "rolled", catalogue: list | None = None,
+                 editor: PlanEditor | None = None, **kwargs: Any):
+        if view not in VIEWS:
             raise ValueError(f"view must be 'rolled' or 'unrolled', not {view!r}")
         self._source = source
-        self._plan = Plan.from_dict(plan)
-        self._plan.check_sites(self._sites(), "the traced program")
+        if editor is None:
+            editor = PlanEditor.for_source(source, plan)
+        elif plan is not None:
+            editor.set_plan(plan)
+        self.editor = editor
+        #: the picture the browser laid out (export only; see the module docstring)
+        self.svg = ""
         self._callbacks: list[PlanCallback] = []
         super().__init__(catalogue=list(catalogue if catalogue is not None
                                          else registry.catalogue()),
-                         plan=self._plan.to_dict(), view=view, **kwargs)
+                         plan=editor.plan.to_dict(), view=view, **kwargs)
         self._rendering = False
         self._render()
+        editor.on_change(self._redraw_for_plan)
         self.on_msg(self._on_frontend_msg)
 
     # ----------------------------------------------------------------- public API
@@ -117,13 +126,11 @@ class GraphWidget(widgets.DOMWidget):
     @property
     def current_plan(self) -> Plan:
         """The current plan as a :class:`proppo_lab.Plan` (``plan`` holds its JSON)."""
-        return self._plan
+        return self.editor.plan
 
     def set_plan(self, plan: "Plan | Mapping[str, Any]") -> None:
         """Replace the plan from Python (raises PlanError when it is invalid)."""
-        new = Plan.from_dict(plan)
-        new.check_sites(self._sites(), "the traced program")
-        self._apply_plan(new, status="plan replaced")
+        self.editor.set_plan(plan)
 
     def on_plan_change(self, callback: PlanCallback, remove: bool = False) -> None:
         """Call ``callback(plan)`` after each accepted change of the plan.
@@ -155,13 +162,10 @@ class GraphWidget(widgets.DOMWidget):
     def clear_error(self) -> None:
         self.error = {}
 
-    def refresh_catalogue(self) -> None:
-        """Re-read the registry (after a user registers a propagator)."""
-        self.catalogue = registry.catalogue()
-
     def set_source(self, source: Any) -> None:
         """Draw another capture of the same program (after its particles or
         device changed), keeping the plan."""
+        self.editor.retarget(source.sites, site_kinds(source))
         self._source = source
         self._render()
 
@@ -178,7 +182,7 @@ class GraphWidget(widgets.DOMWidget):
             return self.svg
         try:
             import graphviz
-            dot = self._source.to_dot(self._plan, self.view, flows=self.flows or None)
+            dot = self._source.to_dot(self.current_plan, self.view, flows=self.flows or None)
             text = graphviz.Source(dot).pipe(format="svg").decode("utf-8")
         except Exception:  # noqa: BLE001 - no dot binary, or a source that cannot draw
             log.debug("graph widget: no static SVG", exc_info=True)
@@ -186,17 +190,21 @@ class GraphWidget(widgets.DOMWidget):
         start = text.find("<svg")
         return text[start:] if start >= 0 else ""
 
+    def snapshot_bundle(self, model_id: str) -> dict:
+        """The static snapshot for a display bundle whose widget view is ``model_id``:
+        ``image/svg+xml`` plus the GRAPH_MIME marker; {} when there is no picture."""
+        svg = self.static_svg()
+        if not svg:
+            return {}
+        return {"image/svg+xml": svg,
+                GRAPH_MIME: {"version": 1, "view": self.view, "model_id": model_id,
+                             "nodes": sorted(i for i in self._node_ids() if i)}}
+
     def _repr_mimebundle_(self, **kwargs: Any) -> dict:
         """The widget view plus a static snapshot (SVG) for kernel-less viewers."""
         bundle = super()._repr_mimebundle_(**kwargs)
-        if not bundle:
-            return bundle
-        svg = self.static_svg()
-        if svg:
-            bundle["image/svg+xml"] = svg
-            bundle[GRAPH_MIME] = {"version": 1, "view": self.view,
-                                  "model_id": self.model_id,
-                                  "nodes": sorted(i for i in self._node_ids() if i)}
+        if bundle:
+            bundle.update(self.snapshot_bundle(self.model_id))
         return bundle
 
     # ------------------------------------------------------------ message handling
@@ -211,13 +219,17 @@ class GraphWidget(widgets.DOMWidget):
         Invalid messages set :attr:`error` (shown in the banner) and return
         False; this method never raises.
         """
+        action = None
         try:
-            action = protocol.parse(content, self._sites(), buffers)
-            return self._apply(action)
+            action = protocol.parse(content, buffers)
+            self._apply(action)
+            return True
         except protocol.ProtocolError as err:
             self._set_error(err.as_dict())
-        except PlanError as err:
-            self._set_error(_error(str(err)))
+        except PlanError as err:  # refused by the plan editor: name the node it was about
+            self._set_error(_error(str(err), getattr(action, "site", None),
+                                   getattr(action, "instance", None),
+                                   getattr(action, "propagator", None)))
         except Exception as err:  # noqa: BLE001 - a bad message must never crash the kernel
             log.exception("graph widget: message failed")
             self._set_error(_error(f"could not handle the message: {type(err).__name__}: {err}"))
@@ -230,57 +242,30 @@ class GraphWidget(widgets.DOMWidget):
             self.error = {}
         self.error = error
 
-    def _apply(self, action: protocol.Action) -> bool:
-        if action.action == "svg":
-            self.svg = action.svg or ""
-            return True
-        if action.action == "select":
-            node = action.node or ""
-            if node and node not in self._node_ids():
-                raise protocol.ProtocolError(f"unknown node {protocol._short(node)}")
-            self.selected = node
-            return True
-        if action.action == "view":
-            view = action.view or "rolled"
-            size = sum(int(n.get("count") or 1) for n in self.graph.get("nodes", [])
-                       if isinstance(n, dict))
-            if view == "unrolled" and size > MAX_UNROLLED:
-                raise protocol.ProtocolError(
-                    f"the unrolled graph would have {size} nodes, more than the browser lays "
-                    f"out smoothly ({MAX_UNROLLED}); stay in the rolled view, or capture "
-                    "the program with fewer steps")
-            self.view = view
-            self.status = f"{self.view} view"
-            return True
-        site, instance = action.site or "", action.instance
-        where = f"site '{site}'" + ("" if instance is None else f" instance {instance}")
-        if action.action == "clear":
-            self._apply_plan(self._plan.clear(site, instance), status=f"{where}: cleared")
-            return True
-        propagator = action.propagator or ""
-        self._check_kind(site, instance, propagator)
-        try:
-            new = self._plan.assign(site, propagator, dict(action.options), instance)
-        except PlanError as err:
-            raise protocol.ProtocolError(str(err), site=site, instance=instance,
-                                         propagator=propagator) from None
-        self._apply_plan(new, status=f"{where}: {propagator}")
-        return True
+    def _apply(self, action: protocol.Action) -> None:
+        if isinstance(action, protocol.Svg):
+            self.svg = action.svg
+        elif isinstance(action, protocol.Select):
+            if action.node and action.node not in self._node_ids():
+                raise protocol.ProtocolError(f"unknown node {protocol._short(action.node)}")
+            self.selected = action.node
+        elif isinstance(action, protocol.View):
+            self._set_view(action.view)
+        elif isinstance(action, protocol.Clear):
+            self.editor.clear(action.site, action.instance)
+        else:
+            self.editor.assign(action.site, action.propagator, action.options, action.instance)
 
-    def _check_kind(self, site: str, instance: int | None, propagator: str) -> None:
-        """Refuse a propagator that cannot serve the site's kind of node."""
-        entry = registry.get(propagator)
-        kinds = {n.get("kind") for n in self.graph.get("nodes", [])
-                 if isinstance(n, dict) and n.get("site") == site and n.get("kind") != "param"}
-        for kind in kinds:
-            if kind == "loss":
-                raise protocol.ProtocolError(
-                    f"site '{site}' is a loss node; propagators serve sample and forward nodes",
-                    site=site, instance=instance, propagator=propagator)
-            if kind is not None and kind not in entry.kinds:
-                raise protocol.ProtocolError(
-                    f"{propagator} serves {' and '.join(entry.kinds)} nodes; site '{site}' is a "
-                    f"{kind} node", site=site, instance=instance, propagator=propagator)
+    def _set_view(self, view: str) -> None:
+        size = sum(int(n.get("count") or 1) for n in self.graph.get("nodes", [])
+                   if isinstance(n, dict))
+        if view == "unrolled" and size > MAX_UNROLLED:
+            raise protocol.ProtocolError(
+                f"the unrolled graph would have {size} nodes, more than the browser lays "
+                f"out smoothly ({MAX_UNROLLED}); stay in the rolled view, or capture "
+                "the program with fewer steps")
+        self.view = view
+        self.status = f"{self.view} view"
 
     # ------------------------------------------------------------------- internals
 
@@ -294,19 +279,16 @@ class GraphWidget(widgets.DOMWidget):
         if allowed:
             super().set_state(allowed)
 
-    def _sites(self) -> list[str]:
-        return [str(s) for s in (getattr(self._source, "sites", None) or [])]
-
     def _node_ids(self) -> set[str]:
         return {n.get("id") for n in self.graph.get("nodes", []) if isinstance(n, dict)}
 
-    def _apply_plan(self, plan: Plan, status: str) -> None:
-        self._plan = plan
+    def _redraw_for_plan(self, plan: Plan, what: str) -> None:
+        """The editor accepted a change (from a click, the Lab or a plan file): redraw."""
         self.plan = plan.to_dict()
         self.error = {}
         self._render()
         if not self.error:
-            self.status = status
+            self.status = what
         for callback in list(self._callbacks):
             try:
                 callback(plan)
@@ -320,8 +302,9 @@ class GraphWidget(widgets.DOMWidget):
             return
         self._rendering = True
         try:
-            graph = self._source.to_json(self._plan, self.view)
-            dot = self._source.to_dot(self._plan, self.view)
+            plan = self.current_plan
+            graph = self._source.to_json(plan, self.view)
+            dot = self._source.to_dot(plan, self.view)
             with self.hold_sync():
                 self.graph = dict(graph)
                 self.dot = str(dot)
@@ -335,7 +318,7 @@ class GraphWidget(widgets.DOMWidget):
 
     @observe("view")
     def _on_view(self, change: dict) -> None:
-        if change["new"] not in protocol.VIEWS:
+        if change["new"] not in VIEWS:
             self.set_trait("view", change["old"])
             self.error = _error(f"view must be 'rolled' or 'unrolled', not {change['new']!r}")
             return

@@ -1,4 +1,12 @@
-"""The Lab's live plots: plotly FigureWidgets updated while a run goes on."""
+"""The Lab's live plots: plotly FigureWidgets updated while a run goes on.
+
+Series that grow with the run (gradient, variance, loss per iteration) are
+*extended* with the new points of each refresh (:meth:`LivePlots.extend`);
+series that show the latest pass (per instance) are replaced
+(:meth:`LivePlots.set_series`). :attr:`LivePlots.added` counts the points
+computed and appended since the last :meth:`~LivePlots.reset`, so a test can
+see that a refresh costs what it adds, not the length of the run.
+"""
 from __future__ import annotations
 
 import math
@@ -6,8 +14,7 @@ from typing import Iterable, Sequence
 
 import plotly.graph_objects as go
 
-_PALETTE = ("#0072b2", "#e69f00", "#009e73", "#cc79a7", "#d55e00", "#56b4e9", "#f0e442",
-            "#000000")
+from ..contracts import SERIES_PALETTE
 
 
 def _figure(title: str, x: str, y: str, log_y: bool = False) -> go.FigureWidget:
@@ -37,16 +44,18 @@ class LivePlots:
         self.weights = _figure("TP weight on RP per instance", "instance", "weight")
         self.weights.update_yaxes(range=[-0.05, 1.05])
         self.figures = (self.gradient, self.variance, self.loss, self.messages, self.weights)
+        self.added = 0
 
     def reset(self) -> None:
         for fig in self.figures:
             fig.data = ()
+        self.added = 0
 
     def _trace(self, fig: go.FigureWidget, name: str, mode: str = "lines") -> go.Scatter:
         for trace in fig.data:
             if trace.name == name:
                 return trace
-        colour = _PALETTE[len(fig.data) % len(_PALETTE)]
+        colour = SERIES_PALETTE[len(fig.data) % len(SERIES_PALETTE)]
         fig.add_scatter(name=name, mode=mode, x=[], y=[], line=dict(color=colour, width=2),
                         marker=dict(color=colour, size=4))
         return fig.data[-1]
@@ -55,6 +64,16 @@ class LivePlots:
                    mode: str = "lines") -> None:
         trace = self._trace(fig, name, mode)
         trace.x, trace.y = list(x), _finite(y)
+
+    def extend(self, fig: go.FigureWidget, name: str, x: Sequence, y: Sequence,
+               mode: str = "lines") -> None:
+        """Append points to a series (made on first use)."""
+        if not x:
+            return
+        trace = self._trace(fig, name, mode)
+        trace.x = tuple(trace.x or ()) + tuple(x)
+        trace.y = tuple(trace.y or ()) + tuple(_finite(y))
+        self.added += len(x)
 
     def points(self, fig: go.FigureWidget, name: str | None = None) -> int:
         """How many points a figure (or one of its traces) holds: for tests and status."""

@@ -15,31 +15,30 @@ Messages (``widget.send(...)`` in TypeScript)::
     {"action": "view",   "view": "rolled" | "unrolled"}
     {"action": "svg",    "svg": <the rendered <svg> markup, at most 5 MB>}
 
-Each message must carry exactly these keys. Sites must be sites of the traced
-program; propagator names and option values are checked by the registry
-through :meth:`proppo_lab.Plan.assign` (which raises :class:`proppo_lab.PlanError`),
+Each message must carry exactly these keys, and becomes one small frozen
+dataclass (:class:`Select`, :class:`Assign`, :class:`Clear`, :class:`View`,
+:class:`Svg`). Sites, propagator names, node kinds and option values are then
+checked by the plan editor with core's own rules (:meth:`proppo_lab.Plan.assign`
+and :meth:`proppo_lab.Plan.check_sites`, which raise :class:`proppo_lab.PlanError`),
 so the protocol and a plan written by hand obey the same rules.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from types import MappingProxyType
+from typing import Any, Mapping, Union
 
-from ..core import registry
+from ..contracts import MAX_SVG, VIEWS
 
 #: Longest string accepted for names (sites, node ids, propagators, options).
 MAX_NAME = 256
 #: Longest string option value.
 MAX_TEXT = 4096
-#: Largest SVG the front end may send back (characters).
-MAX_SVG = 5 * 1024 * 1024
 #: Most options one assign may carry.
 MAX_OPTIONS = 64
 #: Largest instance index accepted (a loop longer than this is not drawn unrolled anyway).
 MAX_INSTANCE = 10**9
-
-VIEWS = ("rolled", "unrolled")
 
 SCHEMA: dict[str, dict[str, str]] = {
     "select": {"node": "node"},
@@ -71,17 +70,49 @@ class ProtocolError(ValueError):
 
 
 @dataclass(frozen=True)
-class Action:
-    """A validated message: ``action`` plus its typed fields."""
+class Select:
+    """Select a node (``""``: none)."""
 
-    action: str
-    node: str | None = None
-    site: str | None = None
-    instance: int | None = None
-    propagator: str | None = None
+    node: str
+
+
+@dataclass(frozen=True)
+class Assign:
+    """Serve a site (or one instance of it) with a registered propagator."""
+
+    site: str
+    instance: int | None
+    propagator: str
     options: Mapping[str, Any] = field(default_factory=dict)
-    view: str | None = None
-    svg: str | None = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "options", MappingProxyType(dict(self.options)))
+
+
+@dataclass(frozen=True)
+class Clear:
+    """Drop a site's assignment (or one instance's override)."""
+
+    site: str
+    instance: int | None
+
+
+@dataclass(frozen=True)
+class View:
+    """Draw the graph rolled or unrolled."""
+
+    view: str
+
+
+@dataclass(frozen=True)
+class Svg:
+    """The picture the browser laid out, kept for static export only."""
+
+    svg: str
+
+
+#: A validated message: one of the five actions.
+Action = Union[Select, Assign, Clear, View, Svg]
 
 
 def _short(value: Any, limit: int = 60) -> str:
@@ -139,13 +170,14 @@ def _option_value(key: str, value: Any, site: str, propagator: str) -> Any:
                         f"{type(value).__name__}", site=site, propagator=propagator)
 
 
-def parse(content: Any, sites: "list[str] | set[str] | tuple[str, ...]",
-          buffers: Any = None) -> Action:
-    """Validate one front-end message; return an :class:`Action` or raise ProtocolError.
+def parse(content: Any, buffers: Any = None) -> Action:
+    """Validate one front-end message; return its action or raise ProtocolError.
 
-    ``sites`` are the traced program's sites. Option *values* are only checked
-    for type and size here; their ranges and choices are checked by
-    :meth:`proppo_lab.Plan.assign` when the action is applied.
+    Only the message's shape, types and sizes are checked here. Whether the
+    site exists, the propagator is registered and can serve the node, and the
+    options are in range is the plan editor's business
+    (:class:`proppo_lab.lab.plan_editor.PlanEditor`, with core's rules), so a
+    click and a plan written by hand obey the same rules.
     """
     if buffers:
         raise ProtocolError("messages must not carry binary buffers")
@@ -170,33 +202,26 @@ def parse(content: Any, sites: "list[str] | set[str] | tuple[str, ...]",
                             f"(expected keys: {', '.join(sorted(expected))})")
 
     if action == "select":
-        return Action("select", node=_name(content["node"], "node id", allow_empty=True))
+        return Select(_name(content["node"], "node id", allow_empty=True))
 
     if action == "view":
         view = content["view"]
-        if view not in VIEWS or not isinstance(view, str):
+        if not isinstance(view, str) or view not in VIEWS:
             raise ProtocolError(f"view must be 'rolled' or 'unrolled', got {_short(view)}")
-        return Action("view", view=view)
+        return View(view)
 
     if action == "svg":
         svg = _name(content["svg"], "svg", MAX_SVG, allow_empty=True, too_long="too large")
         if svg and not svg.lstrip().startswith("<svg"):
             raise ProtocolError("svg must be an <svg> element")
-        return Action("svg", svg=svg)
+        return Svg(svg)
 
-    # assign / clear: a site of the program, and an optional instance.
     site = _name(content["site"], "site")
-    if site not in set(sites):
-        raise ProtocolError(f"unknown site {_short(site)}; the program's sites are "
-                            f"{', '.join(sorted(sites)) or 'none'}")
     instance = _instance(content["instance"], site)
     if action == "clear":
-        return Action("clear", site=site, instance=instance)
+        return Clear(site, instance)
 
     propagator = _name(content["propagator"], "propagator")
-    if propagator not in registry.names():
-        raise ProtocolError(f"unknown propagator {_short(propagator)}; registered: "
-                            f"{', '.join(registry.names())}", site=site, instance=instance)
     options = content["options"]
     if not isinstance(options, dict):
         raise ProtocolError(f"options must be an object, got {type(options).__name__}",
@@ -208,4 +233,4 @@ def parse(content: Any, sites: "list[str] | set[str] | tuple[str, ...]",
     for key, value in options.items():
         key = _name(key, "option name")
         clean[key] = _option_value(key, value, site, propagator)
-    return Action("assign", site=site, instance=instance, propagator=propagator, options=clean)
+    return Assign(site, instance, propagator, clean)

@@ -54,13 +54,29 @@ def is_normal(dist) -> bool:
     return type(dist) is Normal
 
 
-def _particle_column(w: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """Shape a per-particle (N,) weight to broadcast against (N, ...)."""
-    return w.reshape(w.shape[0], *([1] * (like.dim() - 1)))
-
-
 class Part:
+    #: the part's key in TP's "weights" note (and so in the Lab's flows and plots);
+    #: a subclass's class name unless it sets its own
+    name = "Part"
+    #: how plots label the part; its name unless it sets its own
+    title = "Part"
     reads_grad = False
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls.name = cls.__dict__.get("name", cls.__name__)
+        cls.title = cls.__dict__.get("title", cls.name)
+
+    @staticmethod
+    def title_for(name: str) -> str:
+        """The plot label of the part called ``name`` (``name`` when no part has it)."""
+        stack = list(Part.__subclasses__())
+        while stack:
+            cls = stack.pop()
+            if cls.name == name:
+                return cls.title
+            stack.extend(cls.__subclasses__())
+        return name
 
     def forward(self, node: Node, x: torch.Tensor, fp: ForwardPass) -> None:
         """Store what ``terms`` will need."""
@@ -78,6 +94,7 @@ class Part:
 class Pathwise(Part):
     """The reparameterisation part: the gradient that reached the value flows through it."""
 
+    title = "RP (pathwise)"
     reads_grad = True
 
     def terms(self, node, bp):
@@ -100,6 +117,8 @@ class ScoreFunction(Part):
     ``density(node, x)`` gives the distribution whose log-density is used; by
     default the node's own distribution.
     """
+
+    title = "LR (score function)"
 
     def __init__(self, baseline: str = "loo", options: dict[str, Any] | None = None,
                  density: Callable[[Node, torch.Tensor], Any] | None = None):
@@ -265,7 +284,7 @@ class Composite(Propagator):
             weights = [torch.nan_to_num(i / total, nan=0.0) if i is not None else 0.0
                        for i in inverse]
             memo.update(weights=weights, left=self.every - 1)
-        bp.note(node, "weights", {type(p).__name__: w for p, w in zip(self.parts, weights)})
+        bp.note(node, "weights", {p.name: w for p, w in zip(self.parts, weights)})
         return weights
 
     def _variances(self, node, bp, terms):

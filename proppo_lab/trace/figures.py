@@ -11,17 +11,16 @@ import math
 
 import plotly.graph_objects as go
 
+from ..contracts import SERIES_PALETTE
 from ..core import registry
-
-PART_NAMES = {"Pathwise": "RP (pathwise)", "ScoreFunction": "LR (score function)"}
+from ..propagators.parts import Part
 
 
 def _colour(name: str, i: int) -> str | None:
     try:
         return registry.get(name).colour
     except Exception:  # a plan name that is not a propagator name
-        palette = ["#0072b2", "#e69f00", "#009e73", "#cc79a7", "#d55e00", "#56b4e9", "#f0e442"]
-        return palette[i % len(palette)]
+        return SERIES_PALETTE[i % len(SERIES_PALETTE)]
 
 
 def _layout(fig: go.Figure, title: str, x: str, y: str, logy: bool = False) -> go.Figure:
@@ -61,7 +60,7 @@ def weights_figure(recorder, site: str) -> go.Figure:
     fig = go.Figure()
     for part, ws in parts.items():
         fig.add_trace(go.Scatter(x=xs, y=ws, mode="lines+markers",
-                                 name=PART_NAMES.get(part, part)))
+                                 name=Part.title_for(part)))
     fig.update_yaxes(range=[-0.02, 1.02])
     return _layout(fig, f"TP weights at '{site}'", "instance", "weight")
 

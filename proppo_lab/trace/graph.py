@@ -171,6 +171,18 @@ class Graph:
         return (spec or defaults[kind]).propagator
 
     @staticmethod
+    def explicit_options(plan: Plan, site: str, instance: int | None = None) -> dict:
+        """The options ``plan`` sets for a site (or one instance: its override
+        first, then the site's), without those left at their defaults; {} when none.
+        The front end shows these instead of resolving the plan itself."""
+        sp = plan.sites.get(site)
+        if sp is None:
+            return {}
+        spec = sp.spec if instance is None else sp.instances.get(instance, sp.spec)
+        given = spec.to_json()
+        return dict(given["options"]) if isinstance(given, dict) else {}
+
+    @staticmethod
     def colour(propagator: str | None, kind: str) -> str:
         if kind == "param":
             return PARAM_COLOUR
@@ -186,7 +198,7 @@ class Graph:
         out = []
         for p in self.params:
             out.append({"id": p.id, "kind": "param", "site": p.name, "instance": None,
-                        "count": 1, "propagator": None, "colour": PARAM_COLOUR,
+                        "count": 1, "propagator": None, "options": {}, "colour": PARAM_COLOUR,
                         "label": p.name, "overrides": {}, "dist": None,
                         "shape": list(p.shape), "dtype": p.dtype, "device": p.device})
         if view == "rolled":
@@ -202,6 +214,8 @@ class Graph:
                 n = counts[site]
                 out.append({"id": site_id(site), "kind": first.kind, "site": site,
                             "instance": None, "count": n, "propagator": prop,
+                            "options": self.explicit_options(plan, site)
+                            if first.kind != "loss" else {},
                             "colour": self.colour(prop, first.kind),
                             "label": site if n == 1 else f"{site} ×{n}",
                             "overrides": overrides, "dist": first.dist,
@@ -212,6 +226,8 @@ class Graph:
                 prop = self.propagator(inst.site, inst.instance, plan, default)
                 out.append({"id": inst.id, "kind": inst.kind, "site": inst.site,
                             "instance": inst.instance, "count": 1, "propagator": prop,
+                            "options": self.explicit_options(plan, inst.site, inst.instance)
+                            if inst.kind != "loss" else {},
                             "colour": self.colour(prop, inst.kind),
                             "label": f"{inst.site}[{inst.instance}]", "overrides": {},
                             "dist": inst.dist,

@@ -77,28 +77,31 @@ class GradientStats:
     """Per-parameter Welford statistics, plus the per-iteration record.
 
     ``update(grads)`` takes ``{name: gradient}`` (what ``pm.estimate`` returns)
-    and also appends, per parameter, the gradient and the running total
-    variance (sum over elements) as device tensors; :meth:`history` converts
-    them to floats in one go.
+    and also records, per parameter, the gradient and the running total
+    variance (sum over elements) as device tensors. The gradient is kept, not
+    copied: ``pm.estimate`` returns fresh tensors, so pass tensors that nobody
+    changes in place afterwards. :meth:`history` turns the entries recorded
+    since its last call into floats in one go and keeps them, so reading the
+    record costs what was added since, not the length of the run.
     """
 
     def __init__(self):
         self.stats: dict[str, Welford] = {}
-        self._grads: dict[str, list[torch.Tensor]] = {}
-        self._variances: dict[str, list[torch.Tensor]] = {}
-        self._spreads: dict[str, list[torch.Tensor]] = {}
+        self._new: dict[str, dict[str, list[torch.Tensor]]] = {}   # not yet read, on device
+        self._read: dict[str, dict[str, list]] = {}                 # already floats
 
     def update(self, grads: Mapping[str, torch.Tensor], particles=None) -> None:
         """Add one iteration. ``particles``: the manager's ``particle_gradients``
         (per-particle shares), whose spread is recorded per parameter."""
         if particles is not None:
             for name, value in particles.spread().items():
-                self._spreads.setdefault(name, []).append(value.detach())
+                self._new.setdefault(name, {}).setdefault("spread", []).append(value.detach())
         for name, g in grads.items():
             w = self.stats.setdefault(name, Welford())
             w.update(g)
-            self._grads.setdefault(name, []).append(g.detach().clone())
-            self._variances.setdefault(name, []).append(
+            new = self._new.setdefault(name, {})
+            new.setdefault("grad", []).append(g.detach())
+            new.setdefault("variance", []).append(
                 w.variance.sum() if w.n >= 2 else torch.full((), float("nan"), device=g.device))
 
     @property
@@ -108,20 +111,29 @@ class GradientStats:
     def __getitem__(self, name: str) -> Welford:
         return self.stats[name]
 
-    def history(self) -> dict[str, dict[str, list]]:
+    def history(self, start: int = 0) -> dict[str, dict[str, list]]:
         """``{param: {"grad": [per-iteration gradient as float or list],
         "variance": [running total variance], "spread"?: [per-iteration variance
-        across particles]}}``; with Gaussian probes the spread is under "total"."""
-        out = {}
-        for name in self.stats:
-            grads = torch.stack(self._grads[name]).cpu().double()
-            var = torch.stack(self._variances[name]).cpu().double()
-            out[name] = {"grad": [g.item() if g.dim() == 0 else g.reshape(-1).tolist()
-                                  for g in grads],
-                         "variance": var.tolist()}
-        for name, values in self._spreads.items():
-            out.setdefault(name, {})["spread"] = torch.stack(values).cpu().double().tolist()
-        return out
+        across particles]}}``; with Gaussian probes the spread is under "total".
+
+        ``start``: leave out the first ``start`` iterations (a live plot asks
+        only for the points it has not drawn yet).
+        """
+        for name, new in self._new.items():
+            read = self._read.setdefault(name, {})
+            for key, tensors in new.items():
+                if not tensors:
+                    continue
+                values = torch.stack(tensors).cpu().double()
+                if key == "grad":
+                    floats = [g.item() if g.dim() == 0 else g.reshape(-1).tolist()
+                              for g in values]
+                else:
+                    floats = values.tolist()
+                read.setdefault(key, []).extend(floats)
+                tensors.clear()
+        return {name: {key: values[start:] for key, values in read.items()}
+                for name, read in self._read.items()}
 
     def summary(self, confidence: float = 0.95) -> dict[str, dict]:
         """Per parameter: mean, se, variance (total), its CI, snr, n (floats)."""

@@ -1,0 +1,208 @@
+"""One plan's run in the Lab, and what it feeds the live plots.
+
+A :class:`Session` holds a manager under one plan, its observers (message
+recorder, forward check, loss meter) and its running statistics. Run and
+Compare start new sessions; Step continues the last one; a plan edited during
+a run starts a new *segment* (fresh statistics) in the same session.
+
+Refreshing the plots is incremental: a session remembers how many of its
+segment's points the plots already show and sends only the newer ones
+(:meth:`Session.refresh`), reading the statistics with
+:meth:`GradientStats.history(start) <proppo_lab.trace.GradientStats.history>`.
+A refresh thus costs what was added since the last one, however long the run.
+"""
+from __future__ import annotations
+
+import html
+import time
+from typing import Callable
+
+import torch
+
+from .. import trace
+from ..core import seeding
+from ..core.errors import PropagationError
+from ..core.manager import PropagationManager
+from ..core.observer import Observer
+from ..core.plan import Plan
+from ..propagators.parts import Pathwise
+from .plots import LivePlots
+
+
+class LossMeter(Observer):
+    """Sums the mean cost of every loss node of one iteration (kept on the device)."""
+
+    def __init__(self):
+        self.total = None
+
+    def node_created(self, node):
+        if node.kind == "loss":
+            value = node.inputs[0].detach().mean()
+            self.total = value if self.total is None else self.total + value
+
+    def take(self):
+        """The iteration's loss (a device tensor, None without loss nodes); starts over."""
+        total, self.total = self.total, None
+        return total
+
+
+class Session:
+    """A manager under one plan, its observers and statistics (see the module docstring)."""
+
+    def __init__(self, label: str, pm: PropagationManager, graph: trace.Graph):
+        self.label = self.segment = label
+        self.pm = pm
+        self.recorder = trace.Recorder(graph)
+        self.check = trace.ForwardCheck(pm, lazy=True)
+        self.meter = LossMeter()
+        self._detach_meter = pm.observe(self.meter)
+        self.stats = trace.GradientStats()
+        self.done = 0
+        self._start_segment()
+
+    def _start_segment(self) -> None:
+        self._iterations: list[int] = []   # x of this segment's points
+        self._losses: list = []            # loss tensors not yet plotted
+        self._shown = 0                    # points of this segment the plots show
+
+    def record(self, on: bool) -> None:
+        """Record messages (and watch gradients through RP nodes) in the next iteration."""
+        if on and not self.recorder.attached:
+            self.recorder.attach(self.pm)
+        elif not on and self.recorder.attached:
+            self.recorder.detach()
+        self.pm.watch_grads = on
+
+    def new_segment(self, plan: Plan, segment: str) -> None:
+        self.pm.set_plan(plan)
+        self.stats = trace.GradientStats()
+        self.segment = segment
+        self._start_segment()
+
+    def add(self, grads: dict) -> dict:
+        """Take one iteration's estimate; returns its row for :attr:`Lab.rows`."""
+        self.stats.update(grads)
+        loss = self.meter.take()
+        row = {"label": self.segment, "iteration": self.done, "grads": grads, "loss": loss}
+        self._iterations.append(self.done)
+        if loss is not None:
+            self._losses.append(loss)
+        self.done += 1
+        return row
+
+    def close(self) -> None:
+        self.recorder.detach()
+        self.check.detach()
+        self._detach_meter()
+
+    # -- the live plots ----------------------------------------------------------------
+    def refresh(self, plots: LivePlots) -> bool:
+        """Append this segment's new points to the per-iteration plots.
+
+        False when the segment has no points yet (nothing to show)."""
+        start, label = self._shown, self.segment
+        xs = self._iterations[start:]
+        if not xs:
+            return bool(self._iterations)
+        history = self.stats.history(start)
+        with plots.gradient.batch_update(), plots.variance.batch_update(), \
+                plots.loss.batch_update():
+            for name, h in history.items():
+                n = len(h["grad"])
+                plots.extend(plots.gradient, f"{label} · {name}", xs[-n:] if n else [],
+                             [_norm(g) for g in h["grad"]], mode="lines+markers")
+                plots.extend(plots.variance, f"{label} · {name}", xs[-n:] if n else [],
+                             h["variance"])
+            if self._losses:
+                values = torch.stack([v.float() for v in self._losses]).cpu().tolist()
+                plots.extend(plots.loss, label, xs[-len(values):], values)
+                self._losses = []
+        self._shown = len(self._iterations)
+        return True
+
+    def show_latest_pass(self, plots: LivePlots, site: str) -> None:
+        """Replace the per-instance plots with the latest recorded pass at ``site``."""
+        label, recorder = self.segment, self.recorder
+        with plots.messages.batch_update(), plots.weights.batch_update():
+            for kind in ("grad", "backprop"):
+                x, y = recorder.series(site, kind)
+                if x:
+                    plots.set_series(plots.messages, f"{label} · {site} {kind}", x, y)
+                    break
+            x, parts = recorder.weight_series(site)
+            if x and Pathwise.name in parts:
+                plots.set_series(plots.weights, f"{label} · {site}", x, parts[Pathwise.name],
+                                 mode="lines+markers")
+
+    def status_line(self) -> str:
+        """HTML: the segment, its iteration count and each parameter's statistics."""
+        parts = [f"{html.escape(name)}: mean {_fmt(s['mean'])} ± {_fmt(s['se'])}, "
+                 f"variance {_fmt(s['variance'])}" for name, s in self.stats.summary().items()]
+        return (f"<b>{html.escape(self.segment)}</b> · iteration {self.done} · "
+                + "; ".join(parts))
+
+
+def run_sessions(sessions: list[Session], iterations: int, program, *, seed: int, lr: float,
+                 refresh: float, live_plan: Callable[[], Plan] | None,
+                 record: Callable[[dict], None], publish: Callable[[Session, int], None],
+                 stopping: Callable[[], bool]) -> None:
+    """The Lab's run loop (on the runner's thread): each session in turn.
+
+    ``live_plan()``, when given, is read before every iteration; a plan other
+    than the session's starts a new segment. ``record(row)`` takes each
+    iteration's row, ``publish(session, done)`` refreshes the display, at most
+    every ``refresh`` seconds. ``lr > 0`` steps the parameters after each estimate.
+    """
+    progress = 0
+    for session in sessions:
+        due = 0.0   # when the plots are next refreshed
+        for i in range(iterations):
+            if stopping():
+                publish(session, progress)
+                return
+            # plans are immutable and the editor swaps in a new one on each edit,
+            # so "the plan changed" is "the editor holds another object"
+            plan = live_plan() if live_plan is not None else None
+            if plan is not None and plan is not session.pm.plan:
+                publish(session, progress)
+                session.new_segment(plan, f"after edit @{session.done}")
+            # messages are recorded only for the iterations whose picture is shown
+            shown = time.monotonic() >= due or i == iterations - 1
+            session.record(shown)
+            # iteration k of a run always uses seed + k: Step and Run agree, and
+            # compared plans see common random numbers
+            seeding.seed(seed + session.done)
+            try:
+                grads = session.pm.estimate(program)
+            except PropagationError as err:
+                raise session.check.explain(err) from err
+            if lr > 0:
+                with torch.no_grad():
+                    for name, p in program.params.items():
+                        if name in grads:
+                            p -= lr * grads[name]
+            record(session.add(grads))
+            progress += 1
+            if shown:
+                start = time.monotonic()
+                publish(session, progress)
+                # plots refresh several times a second, but never take more than
+                # about 5 % of the run: a costly refresh spaces out the next one
+                spent = time.monotonic() - start
+                due = start + max(refresh, 20 * spent)
+
+
+def _norm(values) -> float:
+    """A gradient for plotting: the value of a scalar, the norm of a vector."""
+    if isinstance(values, list):
+        return float(sum(v * v for v in values) ** 0.5)
+    return float(values)
+
+
+def _fmt(value) -> str:
+    if isinstance(value, list):
+        return "[" + ", ".join(_fmt(v) for v in value[:4]) + (", …]" if len(value) > 4 else "]")
+    try:
+        return f"{float(value):.4g}"
+    except (TypeError, ValueError):
+        return str(value)
