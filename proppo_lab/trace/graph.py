@@ -217,6 +217,11 @@ class Graph:
                             "dist": inst.dist,
                             "shape": list(inst.shape) if inst.shape is not None else None,
                             "dtype": inst.dtype, "device": inst.device})
+        for node in out:    # the explicit options the plan gives each node ({} when none)
+            sp = plan.sites.get(node["site"]) if node["kind"] != "param" else None
+            spec = sp and (sp.spec if node["instance"] is None
+                           else sp.instances.get(node["instance"], sp.spec))
+            node["options"] = dict(spec.options) if spec else {}
         return out
 
     def _site_of(self, node_id: str) -> str | None:
