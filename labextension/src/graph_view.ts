@@ -101,9 +101,8 @@ export class GraphView extends DOMWidgetView {
       this.refreshSelection();
       this.refreshPanel();
     });
-    this.listenTo(this.model, 'change:catalogue change:plan', () =>
-      this.refreshPanel()
-    );
+    // The plan itself is not read here: each node carries what the plan gives it.
+    this.listenTo(this.model, 'change:catalogue', () => this.refreshPanel());
     this.listenTo(this.model, 'change:view change:status', () =>
       this.refreshToolbar()
     );
