@@ -11,7 +11,7 @@ TORCH  ?= torch==2.13.0
 STAMP  := $(VENV)/.installed
 PORT   ?= 8888
 
-.PHONY: lab test demo bench install system-deps clean
+.PHONY: lab test lint-ts demo bench install system-deps clean
 
 install: $(STAMP)
 
@@ -45,6 +45,10 @@ demo: install
 
 test: install system-deps
 	$(PY) -m pytest -q -ra
+
+# TypeScript lint: eslint + prettier --check (`jlpm lint` fixes); node_modules come from install
+lint-ts: install
+	cd labextension && PATH="$(abspath $(VENV))/bin:$$PATH" jlpm lint:check
 
 bench: install
 	$(PY) bench/overhead.py

@@ -224,3 +224,12 @@ def test_unrolled_dot_draws_a_shared_parameter_once_per_site():
     drawn = [line for line in dot.splitlines() if 'id="param:beta->' in line]
     assert len(drawn) == 1 and 'label="all 50 steps"' in drawn[0]
     assert 'id="site:state#0->site:state#1"' in dot   # the recurrence is still drawn in full
+
+
+def test_nodes_carry_the_options_the_plan_gives_them():
+    g = capture(GaussianToy(particles=10))
+    plan = {"x": {"propagator": "LR", "options": {"baseline": "ema"}}}
+    for view in ("rolled", "unrolled"):
+        by_kind = {n["kind"]: n for n in g.to_json(plan=plan, view=view)["nodes"]}
+        assert by_kind["sample"]["options"] == {"baseline": "ema", "decay": 0.9}
+        assert by_kind["param"]["options"] == {} and by_kind["loss"]["options"] == {}

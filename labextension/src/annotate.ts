@@ -9,6 +9,7 @@
  * SVG ids are then removed -- two widgets on one page would otherwise repeat
  * them -- and replaced by data-* attributes and data-testid for tests.
  */
+import { isHexColour, textColour } from './colour';
 import { GraphEdge, GraphJSON, GraphNode } from './types';
 
 export interface Annotated {
@@ -42,72 +43,82 @@ export function nodeShape(g: Element): SVGElement | null {
 }
 
 /** Paint one node in a propagator's colour and record the propagator on it. */
-export function paintNode(g: SVGGElement, propagator: string | null, colour: string): void {
+export function paintNode(
+  g: SVGGElement,
+  propagator: string | null,
+  colour: string
+): void {
   g.setAttribute('data-propagator', propagator || '');
   const shape = nodeShape(g);
-  if (shape && /^#[0-9a-fA-F]{6}$/.test(colour)) {
+  if (shape && isHexColour(colour)) {
     shape.setAttribute('fill', colour);
     shape.style.fill = colour;
-    const text = g.querySelectorAll('text');
-    const dark = luminance(colour) < 0.45;
-    text.forEach(t => t.setAttribute('fill', dark ? '#ffffff' : '#000000'));
+    const ink = textColour(colour);
+    g.querySelectorAll('text').forEach(t => t.setAttribute('fill', ink));
   }
 }
 
-/** Relative luminance of #rrggbb, 0 (black) .. 1 (white). */
-export function luminance(hex: string): number {
-  const c = [1, 3, 5].map(i => parseInt(hex.slice(i, i + 2), 16) / 255);
-  const lin = c.map(v => (v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4)));
-  return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2];
+/**
+ * Claim the groups matching `selector` for `items` (by id): each claimed group
+ * gets data-testid `testid`, then `mark` adds what is particular to its kind.
+ */
+function claimAll<T extends { id: string }>(
+  svg: SVGSVGElement,
+  selector: string,
+  items: T[],
+  testid: string,
+  mark: (g: SVGGElement, item: T) => void
+): Map<string, SVGGElement> {
+  const byId = new Map<string, T>();
+  (items || []).forEach(item => byId.set(item.id, item));
+  const claimed = new Map<string, SVGGElement>();
+  svg.querySelectorAll(selector).forEach(el => {
+    const g = el as SVGGElement;
+    const item = claim(g, byId);
+    if (item) {
+      g.setAttribute('data-testid', testid);
+      mark(g, item);
+      claimed.set(item.id, g);
+    }
+  });
+  return claimed;
+}
+
+function markNode(g: SVGGElement, node: GraphNode): void {
+  g.setAttribute('data-node-id', node.id);
+  g.setAttribute('data-site', node.site);
+  g.setAttribute(
+    'data-instance',
+    node.instance === null ? '' : String(node.instance)
+  );
+  g.setAttribute('data-kind', node.kind);
+  g.setAttribute('tabindex', '0');
+  // JupyterLab 4 leaves right-clicks inside this attribute to us (our context menu).
+  g.setAttribute('data-jp-suppress-context-menu', '');
+  g.setAttribute('role', 'button');
+  g.setAttribute('aria-label', `${node.label || node.site} (${node.kind})`);
+  g.classList.add('pl-node', `pl-kind-${node.kind}`);
+  paintNode(g, node.propagator, node.colour);
+}
+
+function markEdge(g: SVGGElement, edge: GraphEdge): void {
+  g.setAttribute('data-edge-id', edge.id);
+  g.setAttribute('data-source', edge.source);
+  g.setAttribute('data-target', edge.target);
+  g.classList.add('pl-edge');
+  if (edge.recurrent) {
+    g.classList.add('pl-edge-recurrent');
+  }
 }
 
 export function annotate(svg: SVGSVGElement, graph: GraphJSON): Annotated {
-  const byId = new Map<string, GraphNode>();
-  (graph.nodes || []).forEach(n => byId.set(n.id, n));
-  const edgeById = new Map<string, GraphEdge>();
-  (graph.edges || []).forEach(e => edgeById.set(e.id, e));
-  const out: Annotated = { nodes: new Map(), edges: new Map() };
-
-  svg.querySelectorAll('g.node').forEach(el => {
-    const g = el as SVGGElement;
-    const node = claim(g, byId);
-    if (!node) {
-      return;
-    }
-    g.setAttribute('data-node-id', node.id);
-    g.setAttribute('data-testid', 'graph-node');
-    g.setAttribute('data-site', node.site);
-    g.setAttribute('data-instance', node.instance === null ? '' : String(node.instance));
-    g.setAttribute('data-kind', node.kind);
-    g.setAttribute('tabindex', '0');
-    // JupyterLab 4 leaves right-clicks inside this attribute to us (our context menu).
-    g.setAttribute('data-jp-suppress-context-menu', '');
-    g.setAttribute('role', 'button');
-    g.setAttribute('aria-label', `${node.label || node.site} (${node.kind})`);
-    g.classList.add('pl-node', `pl-kind-${node.kind}`);
-    paintNode(g, node.propagator, node.colour);
-    out.nodes.set(node.id, g);
-  });
-
-  svg.querySelectorAll('g.edge').forEach(el => {
-    const g = el as SVGGElement;
-    const edge = claim(g, edgeById);
-    if (!edge) {
-      return;
-    }
-    g.setAttribute('data-edge-id', edge.id);
-    g.setAttribute('data-testid', 'graph-edge');
-    g.setAttribute('data-source', edge.source);
-    g.setAttribute('data-target', edge.target);
-    g.classList.add('pl-edge');
-    if (edge.recurrent) {
-      g.classList.add('pl-edge-recurrent');
-    }
-    out.edges.set(edge.id, g);
-  });
-  markAuxiliary(svg, out.nodes.size > 0);
-  svg.querySelectorAll('g.graph, g.cluster').forEach(g => g.removeAttribute('id'));
-  return out;
+  const nodes = claimAll(svg, 'g.node', graph.nodes, 'graph-node', markNode);
+  const edges = claimAll(svg, 'g.edge', graph.edges, 'graph-edge', markEdge);
+  markAuxiliary(svg, nodes.size > 0);
+  svg
+    .querySelectorAll('g.graph, g.cluster')
+    .forEach(g => g.removeAttribute('id'));
+  return { nodes, edges };
 }
 
 /**
@@ -135,7 +146,9 @@ export function markAuxiliary(svg: SVGSVGElement, idsMatched: boolean): void {
     }
   });
   if (idsMatched) {
-    root.querySelectorAll('g.node:not([data-node-id])').forEach(n => n.classList.add('pl-aux'));
+    root
+      .querySelectorAll('g.node:not([data-node-id])')
+      .forEach(n => n.classList.add('pl-aux'));
   }
 }
 
@@ -143,7 +156,10 @@ export function markAuxiliary(svg: SVGSVGElement, idsMatched: boolean): void {
  * The box (in the SVG's viewBox units) around the visible graph, for
  * fit-to-view; null when the browser cannot measure it (not attached).
  */
-export function graphBox(svg: SVGSVGElement, pad = 8): [number, number, number, number] | null {
+export function graphBox(
+  svg: SVGSVGElement,
+  pad = 8
+): [number, number, number, number] | null {
   const root = svg.querySelector('g.graph') as SVGGraphicsElement | null;
   if (!root || typeof root.getBBox !== 'function') {
     return null;
@@ -161,7 +177,9 @@ export function graphBox(svg: SVGSVGElement, pad = 8): [number, number, number, 
   const pts = [
     [b.x, b.y],
     [b.x + b.width, b.y + b.height]
-  ].map(([x, y]) => (m ? [m.a * x + m.c * y + m.e, m.b * x + m.d * y + m.f] : [x, y]));
+  ].map(([x, y]) =>
+    m ? [m.a * x + m.c * y + m.e, m.b * x + m.d * y + m.f] : [x, y]
+  );
   const x0 = Math.min(pts[0][0], pts[1][0]);
   const y0 = Math.min(pts[0][1], pts[1][1]);
   const x1 = Math.max(pts[0][0], pts[1][0]);

@@ -1,14 +1,17 @@
 /** Right-click menu on a node: the same propagator choices as the palette. */
-import { h, inkOn } from './dom';
-import { CatalogueEntry, GraphNode, serves } from './types';
+import { serves } from './catalogue';
+import { textColour } from './colour';
+import { h } from './dom';
+import { Popup } from './popup';
+import { CatalogueEntry, GraphNode } from './types';
 
-export class ContextMenu {
-  readonly el: HTMLDivElement;
-
-  constructor(private container: HTMLElement) {
-    this.el = h('div', { class: 'pl-context-menu', 'data-testid': 'context-menu', role: 'menu' });
-    this.el.hidden = true;
-    container.append(this.el);
+export class ContextMenu extends Popup {
+  constructor(container: HTMLElement) {
+    super(container, {
+      class: 'pl-context-menu',
+      'data-testid': 'context-menu',
+      role: 'menu'
+    });
     document.addEventListener('pointerdown', this.onOutside, true);
     document.addEventListener('keydown', this.onKey, true);
   }
@@ -20,8 +23,9 @@ export class ContextMenu {
     catalogue: CatalogueEntry[],
     onPick: (name: string) => void
   ): void {
-    const r = this.container.getBoundingClientRect();
-    this.el.replaceChildren(h('div', { class: 'pl-section-title' }, node.label || node.site));
+    this.el.replaceChildren(
+      h('div', { class: 'pl-section-title' }, node.label || node.site)
+    );
     for (const entry of catalogue) {
       const item = h(
         'button',
@@ -38,26 +42,15 @@ export class ContextMenu {
       item.disabled = !serves(entry, node.kind);
       if (node.propagator === entry.name) {
         item.style.background = entry.colour;
-        item.style.color = inkOn(entry.colour);
+        item.style.color = textColour(entry.colour);
       }
       item.addEventListener('click', () => {
-        this.close();
+        this.hide();
         onPick(entry.name);
       });
       this.el.append(item);
     }
-    // Open at the pointer, but keep the whole menu inside the widget.
-    this.el.hidden = false;
-    const w = this.el.offsetWidth;
-    const hgt = this.el.offsetHeight;
-    const left = Math.max(0, Math.min(x - r.left, r.width - w - 4));
-    const top = Math.max(0, Math.min(y - r.top, r.height - hgt - 4));
-    this.el.style.left = `${left}px`;
-    this.el.style.top = `${top}px`;
-  }
-
-  close(): void {
-    this.el.hidden = true;
+    this.showAt(x, y);
   }
 
   dispose(): void {
@@ -68,13 +61,13 @@ export class ContextMenu {
 
   private onOutside = (ev: Event): void => {
     if (!this.el.hidden && !this.el.contains(ev.target as Node)) {
-      this.close();
+      this.hide();
     }
   };
 
   private onKey = (ev: KeyboardEvent): void => {
     if (ev.key === 'Escape') {
-      this.close();
+      this.hide();
     }
   };
 }

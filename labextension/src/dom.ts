@@ -1,3 +1,5 @@
+/** DOM helpers shared by the view's parts. */
+
 /** A tiny element builder: h('div', {class: 'x', 'data-testid': 'y'}, 'text', child). */
 export function h<K extends keyof HTMLElementTagNameMap>(
   tag: K,
@@ -18,11 +20,8 @@ export function h<K extends keyof HTMLElementTagNameMap>(
   return el;
 }
 
-/** Readable text colour on a #rrggbb background. */
-export function inkOn(hex: string): string {
-  if (!/^#[0-9a-fA-F]{6}$/.test(hex)) {
-    return 'inherit';
-  }
-  const [r, g, b] = [1, 3, 5].map(i => parseInt(hex.slice(i, i + 2), 16));
-  return 0.299 * r + 0.587 * g + 0.114 * b < 140 ? '#ffffff' : '#000000';
+/** Fill a side panel with `children`; a panel with nothing to show is hidden. */
+export function fillPanel(host: HTMLElement, ...children: Node[]): void {
+  host.replaceChildren(...children);
+  host.hidden = children.length === 0;
 }

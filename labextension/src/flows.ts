@@ -5,6 +5,7 @@
  * baseline.
  */
 import { h } from './dom';
+import { Popup } from './popup';
 import { Flows, GraphEdge, GraphNode } from './types';
 
 function fmt(v: unknown): string {
@@ -15,11 +16,16 @@ function fmt(v: unknown): string {
     return String(v);
   }
   const a = Math.abs(v);
-  return a !== 0 && (a < 1e-3 || a >= 1e4) ? v.toExponential(2) : v.toPrecision(3);
+  return a !== 0 && (a < 1e-3 || a >= 1e4)
+    ? v.toExponential(2)
+    : v.toPrecision(3);
 }
 
 /** Stroke widths 1..7 px by log10 of the norm, relative to the graph's range. */
-export function applyFlows(edges: Map<string, SVGGElement>, flows: Flows): void {
+export function applyFlows(
+  edges: Map<string, SVGGElement>,
+  flows: Flows
+): void {
   const norms = flows && flows.edges ? flows.edges : {};
   const logs: number[] = [];
   for (const id of Object.keys(norms)) {
@@ -52,7 +58,11 @@ export function nodeTooltip(node: GraphNode, flows: Flows): HTMLElement {
   const box = h(
     'div',
     {},
-    h('div', { class: 'pl-tip-title' }, `${node.label || node.site} · ${node.propagator || 'default'}`)
+    h(
+      'div',
+      { class: 'pl-tip-title' },
+      `${node.label || node.site} · ${node.propagator || 'default'}`
+    )
   );
   if (!f) {
     box.append(h('div', { class: 'pl-hint' }, 'no messages recorded yet'));
@@ -60,13 +70,19 @@ export function nodeTooltip(node: GraphNode, flows: Flows): HTMLElement {
   }
   const table = h('table', {});
   for (const [kind, norm] of Object.entries(f.messages || {})) {
-    table.append(h('tr', {}, h('th', {}, kind), h('td', {}, `‖·‖ = ${fmt(norm)}`)));
+    table.append(
+      h('tr', {}, h('th', {}, kind), h('td', {}, `‖·‖ = ${fmt(norm)}`))
+    );
   }
   for (const [name, w] of Object.entries(f.weights || {})) {
-    table.append(h('tr', {}, h('th', {}, `weight ${name}`), h('td', {}, fmt(w))));
+    table.append(
+      h('tr', {}, h('th', {}, `weight ${name}`), h('td', {}, fmt(w)))
+    );
   }
   if (f.baseline !== undefined && f.baseline !== null) {
-    table.append(h('tr', {}, h('th', {}, 'baseline'), h('td', {}, fmt(f.baseline))));
+    table.append(
+      h('tr', {}, h('th', {}, 'baseline'), h('td', {}, fmt(f.baseline)))
+    );
   }
   box.append(table);
   return box;
@@ -88,25 +104,18 @@ export function edgeTooltip(edge: GraphEdge, flows: Flows): HTMLElement {
   );
 }
 
-/** A floating tooltip inside `container`. */
-export class Tooltip {
-  readonly el: HTMLDivElement;
-
-  constructor(private container: HTMLElement) {
-    this.el = h('div', { class: 'pl-tooltip', 'data-testid': 'flow-tooltip', role: 'tooltip' });
-    this.el.hidden = true;
-    container.append(this.el);
+/** A floating tooltip inside `container`, beside the pointer. */
+export class Tooltip extends Popup {
+  constructor(container: HTMLElement) {
+    super(container, {
+      class: 'pl-tooltip',
+      'data-testid': 'flow-tooltip',
+      role: 'tooltip'
+    });
   }
 
   show(ev: MouseEvent, content: HTMLElement): void {
-    const r = this.container.getBoundingClientRect();
     this.el.replaceChildren(content);
-    this.el.style.left = `${ev.clientX - r.left + 14}px`;
-    this.el.style.top = `${ev.clientY - r.top + 14}px`;
-    this.el.hidden = false;
-  }
-
-  hide(): void {
-    this.el.hidden = true;
+    this.showAt(ev.clientX + 14, ev.clientY + 14);
   }
 }

@@ -5,7 +5,10 @@
  * package.json "mimeExtension").
  */
 import { IJupyterWidgetRegistry } from '@jupyter-widgets/base';
-import { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
+import {
+  JupyterFrontEnd,
+  JupyterFrontEndPlugin
+} from '@jupyterlab/application';
 
 import { GraphModel } from './model';
 import { GraphView } from './graph_view';

@@ -4,7 +4,10 @@
  * tutorial notebooks into `proppo-tutorials/` under the server's root (files
  * the user already has are never overwritten), then opens the first one.
  */
-import { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
+import {
+  JupyterFrontEnd,
+  JupyterFrontEndPlugin
+} from '@jupyterlab/application';
 import { ICommandPalette, showErrorMessage } from '@jupyterlab/apputils';
 import { URLExt } from '@jupyterlab/coreutils';
 import { ILauncher } from '@jupyterlab/launcher';
@@ -23,17 +26,24 @@ interface ICopyReply {
 async function copyTutorials(): Promise<ICopyReply> {
   const settings = ServerConnection.makeSettings();
   const url = URLExt.join(settings.baseUrl, 'proppo-lab', 'tutorials');
-  const reply = await ServerConnection.makeRequest(url, { method: 'POST', body: '{}' }, settings);
+  const reply = await ServerConnection.makeRequest(
+    url,
+    { method: 'POST', body: '{}' },
+    settings
+  );
   const text = await reply.text();
   if (!reply.ok) {
-    throw new Error(`the server could not copy the tutorials (${reply.status}): ${text}`);
+    throw new Error(
+      `the server could not copy the tutorials (${reply.status}): ${text}`
+    );
   }
   return JSON.parse(text) as ICopyReply;
 }
 
 export const tutorialsPlugin: JupyterFrontEndPlugin<void> = {
   id: 'proppo-lab:tutorials',
-  description: 'Copy the proppo_lab tutorials into the working folder and open the first.',
+  description:
+    'Copy the proppo_lab tutorials into the working folder and open the first.',
   autoStart: true,
   optional: [ICommandPalette, ILauncher],
   activate: (
@@ -43,17 +53,25 @@ export const tutorialsPlugin: JupyterFrontEndPlugin<void> = {
   ): void => {
     app.commands.addCommand(OPEN_TUTORIALS, {
       label: 'Proppo Lab: open tutorials',
-      caption: 'Copy the proppo_lab tutorials into proppo-tutorials/ and open the first',
+      caption:
+        'Copy the proppo_lab tutorials into proppo-tutorials/ and open the first',
       icon: notebookIcon,
       execute: async () => {
         try {
           const reply = await copyTutorials();
           if (!reply.notebooks.length) {
-            throw new Error('no tutorial notebooks were found in the installed package');
+            throw new Error(
+              'no tutorial notebooks were found in the installed package'
+            );
           }
-          return await app.commands.execute('docmanager:open', { path: reply.notebooks[0] });
+          return await app.commands.execute('docmanager:open', {
+            path: reply.notebooks[0]
+          });
         } catch (err) {
-          void showErrorMessage('Proppo Lab tutorials', String((err as Error).message || err));
+          void showErrorMessage(
+            'Proppo Lab tutorials',
+            String((err as Error).message || err)
+          );
           return undefined;
         }
       }

@@ -21,26 +21,50 @@
 import { IRenderMime } from '@jupyterlab/rendermime-interfaces';
 import { Panel, Widget } from '@lumino/widgets';
 
-export const GRAPH_MIME = 'application/vnd.proppo-lab.graph+json';
+import { GRAPH_MIME } from './contracts';
+
 const WIDGET_MIME = 'application/vnd.jupyter.widget-view+json';
 const SVG_MIME = 'image/svg+xml';
 
 const SVG_NS = 'http://www.w3.org/2000/svg';
 const ALLOWED = new Set([
-  'svg', 'g', 'title', 'desc', 'polygon', 'polyline', 'ellipse', 'circle', 'rect', 'line',
-  'path', 'text', 'tspan', 'defs', 'lineargradient', 'radialgradient', 'stop', 'marker'
+  'svg',
+  'g',
+  'title',
+  'desc',
+  'polygon',
+  'polyline',
+  'ellipse',
+  'circle',
+  'rect',
+  'line',
+  'path',
+  'text',
+  'tspan',
+  'defs',
+  'lineargradient',
+  'radialgradient',
+  'stop',
+  'marker'
 ]);
 
 /** Parse an SVG string into a detached, sanitised <svg> element (null if it is not one). */
 export function sanitisedSvg(text: string): SVGSVGElement | null {
   const doc = new DOMParser().parseFromString(text, 'image/svg+xml');
   const root = doc.documentElement;
-  if (!root || root.nodeName.toLowerCase() !== 'svg' || root.namespaceURI !== SVG_NS) {
+  if (
+    !root ||
+    root.nodeName.toLowerCase() !== 'svg' ||
+    root.namespaceURI !== SVG_NS
+  ) {
     return null;
   }
   const clean = (el: Element): void => {
     Array.from(el.children).forEach(child => {
-      if (child.nodeName.toLowerCase() === 'a' && child.namespaceURI === SVG_NS) {
+      if (
+        child.nodeName.toLowerCase() === 'a' &&
+        child.namespaceURI === SVG_NS
+      ) {
         // Graphviz wraps nodes with a tooltip in <a>: keep the drawing, drop the link.
         const g = child.ownerDocument.createElementNS(SVG_NS, 'g');
         while (child.firstChild) {
@@ -48,7 +72,10 @@ export function sanitisedSvg(text: string): SVGSVGElement | null {
         }
         child.replaceWith(g);
         clean(g);
-      } else if (!ALLOWED.has(child.nodeName.toLowerCase()) || child.namespaceURI !== SVG_NS) {
+      } else if (
+        !ALLOWED.has(child.nodeName.toLowerCase()) ||
+        child.namespaceURI !== SVG_NS
+      ) {
         child.remove();
       } else {
         clean(child);
@@ -62,7 +89,8 @@ export function sanitisedSvg(text: string): SVGSVGElement | null {
         name === 'href' ||
         name.endsWith(':href') ||
         value.includes('javascript:') ||
-        (name === 'style' && (value.includes('url(') || value.includes('expression')))
+        (name === 'style' &&
+          (value.includes('url(') || value.includes('expression')))
       ) {
         el.removeAttribute(attr.name);
       }
@@ -91,9 +119,13 @@ interface IRegistry {
   createRenderer(mimeType: string): IRenderMime.IRenderer;
 }
 
-const sleep = (ms: number) => new Promise<void>(resolve => window.setTimeout(resolve, ms));
+const sleep = (ms: number) =>
+  new Promise<void>(resolve => window.setTimeout(resolve, ms));
 
-export class GraphFallbackRenderer extends Panel implements IRenderMime.IRenderer {
+export class GraphFallbackRenderer
+  extends Panel
+  implements IRenderMime.IRenderer
+{
   constructor(options: IRenderMime.IRendererOptions) {
     super();
     this.addClass('pl-graph-output');
@@ -146,18 +178,26 @@ export class GraphFallbackRenderer extends Panel implements IRenderMime.IRendere
       if (this.live !== live) {
         return;
       }
-      const hasView = ((live as unknown as Panel).widgets?.length ?? 0) > 0 || live.node.querySelector('.pl-graph-widget');
+      const hasView =
+        ((live as unknown as Panel).widgets?.length ?? 0) > 0 ||
+        live.node.querySelector('.pl-graph-widget');
       if (hasView) {
         live.node.style.display = '';
         this.staticNode?.remove();
         this.staticNode = null;
         this.observer?.disconnect();
-      } else if ((live.node.textContent || '').indexOf('Error displaying widget') >= 0) {
+      } else if (
+        (live.node.textContent || '').indexOf('Error displaying widget') >= 0
+      ) {
         this.dropLive(); // no model (no kernel, state not saved): keep the picture
       }
     };
     this.observer = new MutationObserver(check);
-    this.observer.observe(live.node, { childList: true, subtree: true, characterData: true });
+    this.observer.observe(live.node, {
+      childList: true,
+      subtree: true,
+      characterData: true
+    });
     try {
       await live.renderModel(model);
     } catch (err) {
@@ -188,7 +228,8 @@ export class GraphFallbackRenderer extends Panel implements IRenderMime.IRendere
 
 const extension: IRenderMime.IExtension = {
   id: 'proppo-lab:graph-mime',
-  description: 'Static graph pictures for proppo_lab graph outputs without a live widget.',
+  description:
+    'Static graph pictures for proppo_lab graph outputs without a live widget.',
   rendererFactory: {
     safe: true,
     mimeTypes: [GRAPH_MIME],

@@ -4,7 +4,7 @@
  * int/float, a text input for str. "Apply" hands the typed values to `onApply`;
  * the kernel validates them again (Plan.assign), so the form only helps.
  */
-import { h } from './dom';
+import { fillPanel, h } from './dom';
 import { CatalogueEntry, OptionValues } from './types';
 
 export function renderOptionsForm(
@@ -14,14 +14,16 @@ export function renderOptionsForm(
   onApply: (name: string, options: OptionValues) => void
 ): void {
   if (!entry) {
-    host.replaceChildren();
-    host.hidden = true;
+    fillPanel(host);
     return;
   }
-  host.hidden = false;
   // novalidate: the kernel checks ranges and answers with a readable error banner;
   // the browser's own validation would silently block the submit instead.
-  const form = h('form', { class: 'pl-options', 'data-propagator': entry.name, novalidate: '' });
+  const form = h('form', {
+    class: 'pl-options',
+    'data-propagator': entry.name,
+    novalidate: ''
+  });
   form.append(h('div', { class: 'pl-section-title' }, `${entry.name} options`));
   const readers: [string, () => unknown][] = [];
   for (const [name, opt] of Object.entries(entry.options || {})) {
@@ -29,7 +31,11 @@ export function renderOptionsForm(
     const id = `opt-${Math.random().toString(36).slice(2)}-${name}`;
     let input: HTMLInputElement | HTMLSelectElement;
     if (opt.type === 'bool') {
-      const box = h('input', { type: 'checkbox', id, 'data-testid': `option-${name}` });
+      const box = h('input', {
+        type: 'checkbox',
+        id,
+        'data-testid': `option-${name}`
+      });
       box.checked = Boolean(current);
       input = box;
       readers.push([name, () => box.checked]);
@@ -68,7 +74,11 @@ export function renderOptionsForm(
         }
       ]);
     } else {
-      const txt = h('input', { type: 'text', id, 'data-testid': `option-${name}` });
+      const txt = h('input', {
+        type: 'text',
+        id,
+        'data-testid': `option-${name}`
+      });
       txt.value = String(current ?? '');
       input = txt;
       readers.push([name, () => txt.value]);
@@ -100,5 +110,5 @@ export function renderOptionsForm(
     }
     onApply(entry.name, out);
   });
-  host.replaceChildren(form);
+  fillPanel(host, form);
 }

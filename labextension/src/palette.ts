@@ -2,8 +2,10 @@
  * The palette (one coloured button per registered propagator; tooltip = its
  * doc) and the legend (which colour is which propagator in this graph).
  */
-import { h, inkOn } from './dom';
-import { CatalogueEntry, GraphNode, serves } from './types';
+import { serves } from './catalogue';
+import { textColour } from './colour';
+import { h } from './dom';
+import { CatalogueEntry, GraphNode } from './types';
 
 /** Palette buttons; `onPick(name)` on click. Buttons that cannot serve `node` are disabled. */
 export function renderPalette(
@@ -13,7 +15,11 @@ export function renderPalette(
   onPick: (name: string) => void
 ): void {
   host.replaceChildren(
-    h('div', { class: 'pl-section-title' }, node ? `Assign to ${node.site}` : 'Propagators')
+    h(
+      'div',
+      { class: 'pl-section-title' },
+      node ? `Assign to ${node.site}` : 'Propagators'
+    )
   );
   const row = h('div', { class: 'pl-palette-buttons' });
   for (const entry of catalogue) {
@@ -30,7 +36,7 @@ export function renderPalette(
       entry.name
     );
     btn.style.background = entry.colour;
-    btn.style.color = inkOn(entry.colour);
+    btn.style.color = textColour(entry.colour);
     btn.disabled = !ok;
     if (node && node.propagator === entry.name) {
       btn.classList.add('pl-current');
@@ -40,7 +46,9 @@ export function renderPalette(
   }
   host.append(row);
   if (!node) {
-    host.append(h('div', { class: 'pl-hint' }, 'Click a node, then a propagator.'));
+    host.append(
+      h('div', { class: 'pl-hint' }, 'Click a node, then a propagator.')
+    );
   }
 }
 
@@ -67,7 +75,8 @@ export function renderLegend(
   for (const name of names) {
     const entry = catalogue.find(c => c.name === name);
     const swatch = h('span', { class: 'pl-swatch' });
-    swatch.style.background = used.get(name) || (entry ? entry.colour : '#888888');
+    swatch.style.background =
+      used.get(name) || (entry ? entry.colour : '#888888');
     list.append(
       h(
         'li',

@@ -1,6 +1,11 @@
 /**
  * The fixed JSON contracts between the kernel (proppo_lab.trace / lab) and this view.
+ * Shared constants (MIME types, view names, limits, colours) are in contracts.ts.
  */
+import { VIEWS } from './contracts';
+
+/** 'rolled' (one node per site) or 'unrolled' (one node per instance). */
+export type View = (typeof VIEWS)[number];
 
 export type NodeKind = 'sample' | 'forward' | 'loss' | 'param';
 
@@ -14,6 +19,8 @@ export interface GraphNode {
   colour: string;
   label: string;
   overrides: { [instance: string]: string };
+  /** The explicit options the plan gives this node ({} when none): the kernel resolves them. */
+  options: OptionValues;
   dist: string | null;
   shape: number[] | null;
   dtype: string | null;
@@ -29,7 +36,7 @@ export interface GraphEdge {
 }
 
 export interface GraphJSON {
-  view: 'rolled' | 'unrolled';
+  view: View;
   sites: string[];
   nodes: GraphNode[];
   edges: GraphEdge[];
@@ -65,11 +72,24 @@ export interface Flows {
   edges?: { [edgeId: string]: { norm: number } };
 }
 
-export interface WidgetError {
-  message?: string;
-  site?: string | null;
-  instance?: number | null;
-  propagator?: string | null;
+/** The kernel's error trait: {} when there is none. */
+export type WidgetError = Record<string, never> | ShownError;
+
+/** An error the kernel reports, naming where it happened when it knows. */
+export interface ShownError {
+  message: string;
+  site: string | null;
+  instance: number | null;
+  propagator: string | null;
+}
+
+/** The error to show, or null when `error` is the empty one. */
+export function shownError(
+  error: WidgetError | null | undefined
+): ShownError | null {
+  return error && typeof error.message === 'string' && error.message
+    ? (error as ShownError)
+    : null;
 }
 
 /** Options as stored in the plan JSON, for one site or one instance. */
@@ -88,37 +108,3 @@ export type Message =
   | { action: 'clear'; site: string; instance: number | null }
   | { action: 'view'; view: 'rolled' | 'unrolled' }
   | { action: 'svg'; svg: string };
-
-/** Can `entry` serve a node of `kind`? (loss and param nodes take none.) */
-export function serves(entry: CatalogueEntry, kind: string): boolean {
-  return entry.kinds.indexOf(kind) >= 0;
-}
-
-/** The spec the plan gives a node: propagator name and explicit options. */
-export function planSpec(
-  plan: { [site: string]: unknown },
-  site: string,
-  instance: number | null
-): { propagator: string | null; options: OptionValues } {
-  const raw = plan[site];
-  const asSpec = (v: unknown): { propagator: string | null; options: OptionValues } => {
-    if (typeof v === 'string') {
-      return { propagator: v, options: {} };
-    }
-    if (v && typeof v === 'object') {
-      const o = v as { propagator?: unknown; options?: unknown };
-      return {
-        propagator: typeof o.propagator === 'string' ? o.propagator : null,
-        options: (o.options && typeof o.options === 'object' ? o.options : {}) as OptionValues
-      };
-    }
-    return { propagator: null, options: {} };
-  };
-  if (raw && typeof raw === 'object' && instance !== null) {
-    const inst = (raw as { instances?: { [k: string]: unknown } }).instances;
-    if (inst && inst[String(instance)] !== undefined) {
-      return asSpec(inst[String(instance)]);
-    }
-  }
-  return asSpec(raw);
-}

@@ -7,7 +7,11 @@ export class ZoomPan {
   private svg: SVGSVGElement | null = null;
   private home: [number, number, number, number] = [0, 0, 1, 1];
   private box: [number, number, number, number] = [0, 0, 1, 1];
-  private drag: { x: number; y: number; box: [number, number, number, number] } | null = null;
+  private drag: {
+    x: number;
+    y: number;
+    box: [number, number, number, number];
+  } | null = null;
   /** True right after a drag moved the picture: the click that ends it is not a selection. */
   moved = false;
 
@@ -20,7 +24,11 @@ export class ZoomPan {
   }
 
   /** Adopt a freshly rendered SVG; keep the current zoom when `keep` and one exists. */
-  attach(svg: SVGSVGElement, keep: boolean, fitBox?: [number, number, number, number] | null): void {
+  attach(
+    svg: SVGSVGElement,
+    keep: boolean,
+    fitBox?: [number, number, number, number] | null
+  ): void {
     const vb = svg.viewBox.baseVal;
     const home: [number, number, number, number] = fitBox
       ? [...fitBox]
@@ -52,7 +60,10 @@ export class ZoomPan {
     const [x, y, w, h] = this.box;
     const px = cx === undefined ? x + w / 2 : cx;
     const py = cy === undefined ? y + h / 2 : cy;
-    const nw = Math.min(Math.max(w * factor, this.home[2] / 40), this.home[2] * 20);
+    const nw = Math.min(
+      Math.max(w * factor, this.home[2] / 40),
+      this.home[2] * 20
+    );
     const f = nw / w;
     this.box = [px - (px - x) * f, py - (py - y) * f, w * f, h * f];
     this.apply();
@@ -64,7 +75,10 @@ export class ZoomPan {
 
   private apply(): void {
     if (this.svg) {
-      this.svg.setAttribute('viewBox', this.box.map(v => v.toFixed(2)).join(' '));
+      this.svg.setAttribute(
+        'viewBox',
+        this.box.map(v => v.toFixed(2)).join(' ')
+      );
     }
   }
 

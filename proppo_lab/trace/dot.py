@@ -14,21 +14,14 @@ from typing import Mapping
 
 import graphviz
 
+from ..contracts import LOSS_COLOUR, PARAM_COLOUR, text_colour
 from ..core import registry
-from .graph import LOSS_COLOUR, PARAM_COLOUR
 
 FONTSIZE = 16          # readable when projected to a class (>= 14)
 #: a parameter feeding more instances of one site than this is drawn with one edge
 FAN_OUT = 3
 SHAPES = {"sample": "box", "forward": "box", "loss": "doubleoctagon", "param": "ellipse"}
 STYLES = {"sample": "filled,rounded", "forward": "filled", "loss": "filled", "param": "filled"}
-
-
-def text_colour(fill: str) -> str:
-    """Black or white text, whichever reads better on ``fill`` (relative luminance)."""
-    r, g, b = (int(fill[i:i + 2], 16) / 255 for i in (1, 3, 5))
-    lum = 0.2126 * r + 0.7152 * g + 0.0722 * b
-    return "#000000" if lum > 0.45 else "#ffffff"
 
 
 def penwidth(norm: float | None, lo: float, hi: float) -> float:

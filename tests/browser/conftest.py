@@ -3,7 +3,10 @@
 * ``lab_server`` (session): ``jupyter lab`` on 127.0.0.1, a random free port,
   a random token, every JUPYTER_* / IPYTHONDIR path in a temp dir (so the
   tests never read or write the user's Jupyter set-up), the news pop-up off,
-  and the test notebooks copied into a temp root dir.
+  and the test notebooks copied into a temp root dir. JUPYTER_PATH is dropped;
+  PROPPO_LAB_TEST_JUPYTER_PATH, when set, takes its place (to test an
+  extension build other than the installed one, e.g. a share/jupyter dir whose
+  labextensions/proppo-lab links to a worktree's proppo_lab/labextension).
 * ``browser`` (session) / ``page`` (function): Python Playwright driving
   Debian's Chromium (/usr/bin/chromium; Playwright cannot download browsers
   here). When Chromium or Playwright is missing the tests are skipped on a
@@ -68,6 +71,9 @@ def jupyter_lab_server(root: Path, base: Path, app: str = "lab"):
         path.mkdir(parents=True, exist_ok=True)
         env[name] = str(path)
     env.pop("JUPYTER_PATH", None)
+    if os.environ.get("PROPPO_LAB_TEST_JUPYTER_PATH"):
+        # Opt-in: test an extension build (e.g. a worktree's) other than the installed one.
+        env["JUPYTER_PATH"] = os.environ["PROPPO_LAB_TEST_JUPYTER_PATH"]
     env["JUPYTER_PLATFORM_DIRS"] = "1"
     page_config = {"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}}
     for where in (dirs["JUPYTER_CONFIG_DIR"] / "labconfig", dirs["JUPYTERLAB_SETTINGS_DIR"]):

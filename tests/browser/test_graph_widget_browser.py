@@ -145,6 +145,20 @@ def test_click_assign_and_kernel_plan(page, lab_server):
     page.locator('[data-testid="dismiss-error"]').click()
     banner.wait_for(state="hidden")
 
+    # A valid option changes the plan but not the layout: the drawn SVG is recoloured and
+    # relabelled in place (Graphviz does not run), and the details show the kernel's options.
+    drawn = page.locator('[data-testid="graph-svg"]').element_handle()
+    rendered = page.locator(".pl-graph-widget").get_attribute("data-rendered")
+    every.fill("2")
+    page.locator('[data-testid="apply-options"]').click()
+    page.wait_for_function(
+        "([prev]) => document.querySelector('.pl-graph-widget')"
+        ".getAttribute('data-rendered') !== prev", arg=[rendered])
+    assert page.locator(".pl-graph-widget").get_attribute("data-drawn-by") == "relabel"
+    assert drawn.evaluate("svg => svg.isConnected"), "the graph was laid out again"
+    assert "every=2" in details.inner_text()
+    assert page.locator('[data-testid="option-every"]').input_value() == "2"
+
     # Flow overlay: widest edge for the largest norm, tooltip with weights and baseline.
     flow = page.locator('[data-testid="graph-edge"].pl-flow')
     assert flow.count() == 2
@@ -189,5 +203,6 @@ def test_click_assign_and_kernel_plan(page, lab_server):
     menu.wait_for(state="hidden")
 
     ks = kernel_state(page)
-    assert ks["plan"] == {"state": {"instances": {"1": "LR"}, "propagator": "TP"}}
+    assert ks["plan"] == {"state": {"instances": {"1": "LR"}, "propagator": "TP",
+                                    "options": {"every": 2}}}
     assert re.fullmatch(r"site:state#\d", ks["selected"])
