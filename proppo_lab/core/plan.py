@@ -198,3 +198,28 @@ class Plan:
                 hint = f"; did you mean '{close[0]}'?" if close else ""
                 raise PlanError(f"plan names site '{site}', which {what} does not have "
                                 f"(sites: {', '.join(sorted(known)) or 'none'}){hint}")
+
+
+#: what serves a forward node that neither the plan nor the default names
+DEFAULT_FOR_FORWARD = "Backprop"
+
+
+def parse_default(default: Any) -> dict[str, Spec]:
+    """The default propagator per node kind, from a name or ``{"sample": ..., "forward": ...}``.
+
+    A bare name (or spec) is the default for sample nodes; forward nodes
+    default to Backprop. The manager and the captured graph resolve through
+    this one rule.
+    """
+    if isinstance(default, (str, Spec)) or (isinstance(default, Mapping)
+                                            and "propagator" in default):
+        default = {"sample": default}
+    if not isinstance(default, Mapping):
+        raise PlanError(f"default must be a propagator name or a mapping by node kind, "
+                        f"got {type(default).__name__}")
+    unknown = set(default) - set(registry.NODE_KINDS)
+    if unknown:
+        raise PlanError(f"default: unknown node kind(s) {sorted(unknown)}; "
+                        f"expected {list(registry.NODE_KINDS)}")
+    raw = {"forward": DEFAULT_FOR_FORWARD, **default}
+    return {kind: parse_spec(raw[kind], f"default for {kind} nodes")[0] for kind in raw}

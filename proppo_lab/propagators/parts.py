@@ -19,7 +19,7 @@ import torch
 from torch.distributions import Normal
 
 from ..core import per_particle
-from ..core.manager import BackwardPass, ForwardPass
+from ..core.passes import BackwardPass, ForwardPass
 from ..core.node import Node
 from ..core.propagator import Propagator
 from . import baselines
@@ -52,11 +52,6 @@ def is_normal(dist) -> bool:
     """Exactly torch's Normal: its score and pathwise derivatives are written out
     by hand, which spares an autograd graph per node."""
     return type(dist) is Normal
-
-
-def _particle_column(w: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """Shape a per-particle (N,) weight to broadcast against (N, ...)."""
-    return w.reshape(w.shape[0], *([1] * (like.dim() - 1)))
 
 
 class Part:
