@@ -33,6 +33,7 @@ from typing import Any, Mapping
 
 import torch
 
+from ..core.observer import Observer
 from .graph import Graph, edge_id, site_id
 
 
@@ -41,8 +42,9 @@ def _rss(values) -> float:
     return math.sqrt(sum(v * v for v in values))
 
 
-class Recorder:
-    """Observer recording message flows; attach with ``pm.observe(rec)`` or ``rec.attach(pm)``.
+class Recorder(Observer):
+    """Observer recording message flows: ``with pm.observing(rec):``, ``pm.observe(rec)``,
+    or ``rec.attach(pm)`` (which keeps the detach function, for :meth:`detach`).
 
     ``graph`` (optional, from :func:`capture`) lets :meth:`flows` attribute
     gradient messages to graph edges.
@@ -59,25 +61,25 @@ class Recorder:
         self._latest: dict[str, dict] | None = None
         self.latest_iteration: int | None = None
         self._history: list[dict] = []
-        self._pm = None
         self._detach = None
         self._reset_pass()
 
     # -- attaching ----------------------------------------------------------
     def attach(self, pm) -> "Recorder":
+        """Observe ``pm`` (and only it) until :meth:`detach`."""
         self.detach()
-        self._pm = pm
         self._detach = pm.observe(self)
         return self
 
     @property
     def attached(self) -> bool:
-        return self._pm is not None
+        """Attached with :meth:`attach` and not detached since."""
+        return self._detach is not None
 
     def detach(self) -> None:
         if self._detach is not None:
             self._detach()
-        self._detach, self._pm = None, None
+        self._detach = None
 
     # -- observer hooks -------------------------------------------------------
     def _reset_pass(self) -> None:
@@ -176,7 +178,7 @@ class Recorder:
         # every pass): here only the norms are taken, on the device
         raw = self._capture(tape)
         self._latest_raw, self._latest = raw, None
-        self.latest_iteration = (self._pm.iteration if self._pm is not None else self.passes)
+        self.latest_iteration = tape[0].iteration if tape else self.passes
         if self.passes % self.stride == 0:
             self._history.append({"pass": self.passes, "iteration": self.latest_iteration,
                                   "raw": raw})
