@@ -58,10 +58,10 @@ def parse_spec(raw: Any, where: str, *, allow_instances: bool = False) -> tuple[
     if not isinstance(raw, Mapping):
         raise PlanError(f"{where}: expected a propagator name or a mapping with 'propagator', "
                         f"got {type(raw).__name__}")
-    unknown = set(raw) - (_SPEC_KEYS if allow_instances else _SPEC_KEYS - {"instances"})
+    allowed = _SPEC_KEYS if allow_instances else _SPEC_KEYS - {"instances"}
+    unknown = set(raw) - allowed
     if unknown:
-        raise PlanError(f"{where}: unknown key(s) {sorted(unknown)}; "
-                        f"expected {sorted(_SPEC_KEYS if allow_instances else _SPEC_KEYS - {'instances'})}")
+        raise PlanError(f"{where}: unknown key(s) {sorted(unknown)}; expected {sorted(allowed)}")
     if "propagator" not in raw:
         raise PlanError(f"{where}: missing 'propagator'")
     name = raw["propagator"]
@@ -186,7 +186,8 @@ class Plan:
             del sites[site]
         else:
             sp = sites[site]
-            sites[site] = SitePlan(sp.spec, {i: s for i, s in sp.instances.items() if i != instance})
+            kept = {i: s for i, s in sp.instances.items() if i != instance}
+            sites[site] = SitePlan(sp.spec, kept)
         return Plan(sites)
 
     def check_sites(self, known: "set[str] | list[str]", what: str = "the program") -> None:

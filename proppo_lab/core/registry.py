@@ -84,7 +84,8 @@ def register(name: str, *, display: str | None = None, colour: str = "#888888",
         raise ValueError(f"propagator {name!r}: colour must look like '#1f77b4', got {colour!r}")
     bad = [k for k in kinds if k not in NODE_KINDS]
     if bad or not kinds:
-        raise ValueError(f"propagator {name!r}: kinds must be drawn from {NODE_KINDS}, got {kinds!r}")
+        raise ValueError(f"propagator {name!r}: kinds must be drawn from {NODE_KINDS}, "
+                         f"got {kinds!r}")
     schema = dict(options or {})
     for key, opt in schema.items():
         if not isinstance(opt, Option):
