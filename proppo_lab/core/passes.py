@@ -80,9 +80,10 @@ class BackwardPass:
         self._grads: list[torch.Tensor] = []
         self._last_sender: Node | None = None
         self._checks: list[tuple[Node, str, torch.Tensor]] = []
-        self._deferred: list[tuple[list, torch.Tensor]] = []
+        #: finiteness flags computed on a GPU, read once when the pass finishes
+        self._unread_flags: list[tuple[list, torch.Tensor]] = []
         #: the message_sent handlers for this whole pass (empty: no message events built)
-        self._told = manager._listeners.message_sent
+        self._message_handlers = manager._listeners.message_sent
         #: per-pass memory for propagators (e.g. weights reused across instances)
         self.scratch: dict = {}
         self._particles = (per_particle.ParticleAccumulator(manager.params)
@@ -111,7 +112,7 @@ class BackwardPass:
 
     # -- sending messages -------------------------------------------------
     def _tell(self, message: Message, target: Node | None) -> None:
-        for handler in self._told:
+        for handler in self._message_handlers:
             handler(message, target)
 
     def send(self, sender: Node, target: Node | None, kind: str, content: Any,
@@ -123,13 +124,13 @@ class BackwardPass:
             return
         message = Message(kind, content, merge, sender)
         target.inbox.put(message)
-        if self._told:
+        if self._message_handlers:
             self._tell(message, target)
 
     def note(self, sender: Node, kind: str, content: Any) -> None:
         """Record a diagnostic at the node itself (TP weights, baselines) for observers."""
         sender.inbox.put(Message(kind, content, Merge.REPLACE, sender))
-        if self._told:
+        if self._message_handlers:
             self._tell(Message(kind, content, Merge.REPLACE, sender), sender)
 
     def defer(self, work: Callable[[list, "BackwardPass"], None], item: Any) -> None:
@@ -151,7 +152,7 @@ class BackwardPass:
                 self._particles.add(t, g)
             self._tensors.append(t)
             self._grads.append(g)
-            if self._told:
+            if self._message_handlers:
                 self._tell(Message("backprop", g, Merge.SUM, sender), None)
         self._last_sender = sender
 
@@ -163,7 +164,7 @@ class BackwardPass:
         stacked root (autograd's per-root bookkeeping would otherwise dominate a
         long run of small nodes); each sender's gradient is still checked.
         """
-        if self._told or self._particles is not None or not all(
+        if self._message_handlers or self._particles is not None or not all(
                 t.requires_grad for t in tensors):
             for node, t, g in zip(senders, tensors, grads):
                 self.backprop(node, [t], [g])
@@ -216,7 +217,7 @@ class BackwardPass:
         checks, self._checks = self._checks, []
         ok = finite_flags([v for _, _, v in checks])
         if ok.is_cuda:
-            self._deferred.append((checks, ok))
+            self._unread_flags.append((checks, ok))
         elif not bool(ok.all()):
             node, what, _ = checks[int((~ok).nonzero()[0])]
             self._raise_nonfinite(node, what)
@@ -231,10 +232,10 @@ class BackwardPass:
         if self._particles is not None:
             self.manager.particle_gradients = self._particles.result()
         self._verify()
-        if self._deferred:
-            flags = torch.cat([ok for _, ok in self._deferred]).cpu()
+        if self._unread_flags:
+            flags = torch.cat([ok for _, ok in self._unread_flags]).cpu()
             if not bool(flags.all()):
-                checks = [c for batch, _ in self._deferred for c in batch]
+                checks = [c for batch, _ in self._unread_flags for c in batch]
                 node, what, _ = checks[int((~flags).nonzero()[0])]
                 self._raise_nonfinite(node, what)
 
