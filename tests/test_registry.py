@@ -231,3 +231,16 @@ def test_gr_and_gs_serve_forward_nodes():
         torch.manual_seed(0)
         g = pm.estimate(program)["mu"]
         assert torch.isfinite(g)
+
+
+def test_register_docstring_example_runs(clean_registry):
+    """The example in register()'s docstring registers and serves a site as written."""
+    from proppo_lab.core import registry
+    example = registry.register.__doc__.split("::", 1)[1].split("\n\n    The decorated")[0]
+    namespace = {"pl": pl}
+    exec(compile(__import__("textwrap").dedent(example).strip("\n"), "<docstring>", "exec"),
+         namespace)
+    system = GaussianChain(particles=20)
+    grads = pl.PropagationManager({"x1": "LRema"}, default="RP").estimate(system)
+    assert all(torch.isfinite(v).all() for v in grads.values())
+    assert pl.catalogue()[-1]["name"] == "LRema"

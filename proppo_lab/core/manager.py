@@ -12,248 +12,27 @@ The whole idea of automatic propagation in one place:
   node before it. Gradients end up in ``.grad`` of the program's tensors just
   as ``loss.backward()`` would leave them.
 
-Gradient work is batched: terms handed to :meth:`BackwardPass.backprop` are
-delivered in one autograd call just before a node that reads its gradient, so
-a plan of only RP (or only LR) nodes costs a single autograd pass.
+What a propagator may do on each pass, and how the backward pass batches its
+autograd work, is in :mod:`.passes`; observers in :mod:`.observer`.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Mapping
+from contextlib import contextmanager
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 import torch
 from torch import nn
 
 from . import per_particle, registry
-from .errors import NonFiniteError, PlanError, PropagationError
-from .finite import finite_flags
-from .messages import Merge, Message
+from .errors import PropagationError
+from .loss import LossPropagator
 from .node import Node
-from .plan import Plan, Spec, parse_spec
+from .observer import Listeners
+from .passes import BackwardPass, ForwardPass
+from .plan import Plan, parse_default
 from .propagator import Propagator
 
 Program = Callable[["PropagationManager"], Any]
-
-DEFAULT_FOR_FORWARD = "Backprop"
-
-
-class ForwardPass:
-    """What a propagator may do while the program runs forward."""
-
-    def __init__(self, manager: "PropagationManager"):
-        self.manager = manager
-
-    def detach(self, node: Node, x: torch.Tensor, *, grad: bool) -> torch.Tensor:
-        """Cut the autograd graph at ``x``: the program continues from a fresh leaf.
-
-        With ``grad=True`` the gradient that later reaches the leaf is this
-        node's incoming gradient message (:meth:`BackwardPass.grad`). The leaf
-        also requires grad while edges are being recorded, so the graph of the
-        program stays visible whatever the plan.
-        """
-        leaf = x.detach()
-        if grad or self.manager.record_edges:
-            leaf.requires_grad_(True)
-        node.saved["leaf"] = leaf
-        return leaf
-
-    def state(self, node: Node) -> dict:
-        return self.manager._state_for(node)
-
-    def watch(self, node: Node, x: torch.Tensor) -> torch.Tensor:
-        """Report the gradient reaching ``x`` as a "grad" message to observers.
-
-        Only when ``manager.watch_grads`` is on (the lab turns it on to show
-        gradients flowing back through RP and Backprop nodes, which otherwise
-        travel inside one autograd pass). A tensor hook: no extra pass, no
-        change to the estimate.
-        """
-        manager = self.manager
-        if manager.watch_grads and x.requires_grad and manager._observers:
-            def report(g, node=node):
-                manager._emit("message_sent", Message("grad", g, Merge.REPLACE, node), node)
-            x.register_hook(report)
-        return x
-
-
-class BackwardPass:
-    """One backward pass: pending gradient terms, message delivery, finiteness checks."""
-
-    def __init__(self, manager: "PropagationManager"):
-        self.manager = manager
-        self._tensors: list[torch.Tensor] = []
-        self._grads: list[torch.Tensor] = []
-        self._last_sender: Node | None = None
-        self._checks: list[tuple[Node, str, torch.Tensor]] = []
-        self._deferred: list[tuple[list, torch.Tensor]] = []
-        self._observed = bool(manager._observers)
-        #: per-pass memory for propagators (e.g. weights reused across instances)
-        self.scratch: dict = {}
-        self._particles = (per_particle.ParticleAccumulator(manager.params)
-                           if manager.per_particle else None)
-        self._deferred_work: dict[Callable, list] = {}
-
-    # -- reading messages -------------------------------------------------
-    def cost(self, node: Node) -> torch.Tensor | None:
-        """Per-particle cost-to-go at ``node`` (None when no cost lies downstream)."""
-        return node.inbox.get("cost")
-
-    def grad(self, node: Node) -> torch.Tensor:
-        """The gradient that reached the node's detached output (zeros if none did)."""
-        leaf = node.saved.get("leaf")
-        if leaf is None:
-            raise RuntimeError("grad() needs the propagator to call fp.detach(..., grad=True) "
-                               "in forward")
-        g = leaf.grad if leaf.grad is not None else torch.zeros_like(leaf)
-        self.check(node, "incoming gradient", g)
-        node.inbox.put(Message("grad", g, Merge.REPLACE))
-        return g
-
-    def state(self, node: Node) -> dict:
-        """State kept across iterations for this (site, instance): baselines, weights."""
-        return self.manager._state_for(node)
-
-    # -- sending messages -------------------------------------------------
-    def send(self, sender: Node, target: Node | None, kind: str, content: Any,
-             merge: Merge = Merge.SUM) -> None:
-        """Deliver a message to ``target`` (skipping nodes whose propagator routes past)."""
-        while target is not None and target.propagator.routes_past:
-            target = target.prev
-        if target is None:
-            return
-        message = Message(kind, content, merge, sender)
-        target.inbox.put(message)
-        if self._observed:
-            self.manager._emit("message_sent", message, target)
-
-    def note(self, sender: Node, kind: str, content: Any) -> None:
-        """Record a diagnostic at the node itself (TP weights, baselines) for observers."""
-        sender.inbox.put(Message(kind, content, Merge.REPLACE, sender))
-        if self._observed:
-            self.manager._emit("message_sent", Message(kind, content, Merge.REPLACE, sender), sender)
-
-    def defer(self, work: Callable[[list, "BackwardPass"], None], item: Any) -> None:
-        """Queue ``item`` for ``work(items, bp)``, run just before the next delivery.
-
-        For terms no later node waits for, so that many nodes' terms are
-        computed in one stacked step (``work`` calls :meth:`backprop`).
-        """
-        self._deferred_work.setdefault(work, []).append(item)
-
-    def backprop(self, sender: Node, tensors: Iterable[torch.Tensor],
-                 grads: Iterable[torch.Tensor]) -> None:
-        """Hand gradient terms to autograd; they are delivered at the next flush."""
-        for t, g in zip(tensors, grads):
-            if not t.requires_grad:
-                continue
-            self.check(sender, "gradient sent backwards", g)
-            if self._particles is not None:
-                self._particles.add(t, g)
-            self._tensors.append(t)
-            self._grads.append(g)
-            if self._observed:
-                self.manager._emit("message_sent", Message("backprop", g, Merge.SUM, sender), None)
-        self._last_sender = sender
-
-    def backprop_each(self, senders: list[Node], tensors: list[torch.Tensor],
-                      grads: torch.Tensor) -> None:
-        """One term per sender: ``tensors[k]`` of ``senders[k]`` receives ``grads[k]``.
-
-        With nobody watching the messages, the terms enter autograd as one
-        stacked root (autograd's per-root bookkeeping would otherwise dominate a
-        long run of small nodes); each sender's gradient is still checked.
-        """
-        if self._observed or self._particles is not None or not all(
-                t.requires_grad for t in tensors):
-            for node, t, g in zip(senders, tensors, grads):
-                self.backprop(node, [t], [g])
-            return
-        for node, g in zip(senders, grads):
-            self.check(node, "gradient sent backwards", g)
-        self._tensors.append(torch.stack(tensors))
-        self._grads.append(grads)
-        self._last_sender = senders[-1]
-
-    def flush(self, last: bool = False) -> None:
-        """Deliver pending gradient terms in one autograd call.
-
-        A segment of the graph can feed several nodes (``s = 0.9 * s + a``
-        feeds both the cost and the next node), so every delivery but the
-        last keeps the graph; it is dropped with the tape.
-        """
-        while self._deferred_work:
-            work, items = self._deferred_work.popitem()
-            work(items, self)
-        self._verify()
-        if not self._tensors:
-            return
-        tensors, grads = self._tensors, self._grads
-        self._tensors, self._grads = [], []
-        try:
-            torch.autograd.backward(tensors, grads, retain_graph=not last)
-        except RuntimeError as err:
-            node = self._last_sender
-            raise PropagationError(f"autograd failed delivering gradients: {err}",
-                                   site=node.site, instance=node.instance,
-                                   propagator=node.propagator_name, phase="backward",
-                                   iteration=self.manager.iteration) from err
-
-    # -- checks -----------------------------------------------------------
-    def check(self, node: Node, what: str, value: torch.Tensor) -> None:
-        """Queue a finiteness check of a message; raises NonFiniteError naming the node.
-
-        Checks are batched: on the CPU they run (one fused norm, one host read)
-        before pending gradients are delivered, so nothing non-finite reaches
-        ``.grad``; on a GPU they are collected and read once at the end of the
-        pass, so the backward loop never waits for the device.
-        """
-        if self.manager.check_finite:
-            self._checks.append((node, what, value))
-
-    def _verify(self) -> None:
-        if not self._checks:
-            return
-        checks, self._checks = self._checks, []
-        ok = finite_flags([v for _, _, v in checks])
-        if ok.is_cuda:
-            self._deferred.append((checks, ok))
-        elif not bool(ok.all()):
-            node, what, _ = checks[int((~ok).nonzero()[0])]
-            self._raise_nonfinite(node, what)
-
-    def _raise_nonfinite(self, node: Node, what: str):
-        raise NonFiniteError(f"{what} is not finite (NaN or inf)", site=node.site,
-                             instance=node.instance, propagator=node.propagator_name,
-                             phase="backward", iteration=self.manager.iteration)
-
-    def finish(self) -> None:
-        self.flush(last=True)  # runs deferred work first: its terms count too
-        if self._particles is not None:
-            self.manager.particle_gradients = self._particles.result()
-        self._verify()
-        if self._deferred:
-            flags = torch.cat([ok for _, ok in self._deferred]).cpu()
-            if not bool(flags.all()):
-                checks = [c for batch, _ in self._deferred for c in batch]
-                node, what, _ = checks[int((~flags).nonzero()[0])]
-                self._raise_nonfinite(node, what)
-
-    def pass_cost(self, node: Node) -> None:
-        cost = node.inbox.get("cost")
-        if cost is not None and node.prev is not None:
-            self.send(node, node.prev, "cost", cost)
-
-
-class LossPropagator(Propagator):
-    """Adds a per-particle cost: its mean over particles is the objective."""
-
-    def forward(self, node, fp):
-        return node.inputs[0]
-
-    def backward(self, node, bp):
-        cost = node.inputs[0]
-        bp.check(node, "cost", cost)
-        node.inbox.put(Message("cost", cost.detach(), Merge.SUM, node))
-        bp.backprop(node, [cost], [torch.full_like(cost, 1.0 / cost.shape[0])])
 
 
 class PropagationManager:
@@ -272,7 +51,7 @@ class PropagationManager:
                  max_nodes: int = 1_000_000):
         self._site_props: dict[str, Propagator] = {}
         self.plan = Plan.from_dict(plan)
-        self.default = self._parse_default(default)
+        self.default = parse_default(default)
         self.known_sites: set[str] = set(sites or ())
         if sites is not None:
             self.plan.check_sites(self.known_sites)
@@ -291,27 +70,11 @@ class PropagationManager:
         self._site_kinds: dict[str, str] = {}
         self._propagators: dict[tuple, Propagator] = {}
         self._state: dict[tuple[str, int], dict] = {}
-        self._observers: list[Any] = []
-        self._handlers: dict[str, list] = {}
-        self._owners: dict[Any, Node] = {}
+        self._listeners = Listeners()
         self._forward = ForwardPass(self)
         self._loss_prop = LossPropagator()
 
     # -- configuration ----------------------------------------------------
-    @staticmethod
-    def _parse_default(default) -> dict[str, Spec]:
-        if isinstance(default, (str, Spec)) or (isinstance(default, Mapping) and "propagator" in default):
-            default = {"sample": default}
-        if not isinstance(default, Mapping):
-            raise PlanError(f"default must be a propagator name or a mapping by node kind, "
-                            f"got {type(default).__name__}")
-        unknown = set(default) - set(registry.NODE_KINDS)
-        if unknown:
-            raise PlanError(f"default: unknown node kind(s) {sorted(unknown)}; "
-                            f"expected {list(registry.NODE_KINDS)}")
-        raw = {"forward": DEFAULT_FOR_FORWARD, **default}
-        return {kind: parse_spec(raw[kind], f"default for {kind} nodes")[0] for kind in raw}
-
     @property
     def plan(self) -> Plan:
         return self._plan
@@ -329,29 +92,30 @@ class PropagationManager:
         self._site_props = {}
 
     def observe(self, observer: Any) -> Callable[[], None]:
-        """Attach an observer; returns a function that detaches it.
+        """Attach an observer (see :class:`~.observer.Observer`); returns a detach function.
 
-        An observer implements any of ``node_created(node)``,
-        ``message_sent(message, target)`` (target None: handed to autograd),
-        ``backward_started(tape)``, ``backward_finished(tape)``. With no
-        observers attached, the manager never builds an event.
+        Events nobody listens to are never built, so an observer costs only
+        the events it handles.
         """
-        self._observers.append(observer)
-        self._handlers = {}
+        return self._listeners.attach(observer)
 
-        def detach():
-            if observer in self._observers:
-                self._observers.remove(observer)
-                self._handlers = {}
-        return detach
+    @contextmanager
+    def observing(self, *observers: Any) -> Iterator[Any]:
+        """Attach ``observers`` for a block; they are detached when it ends, even by an error.
 
-    def _emit(self, event: str, *args) -> None:
-        handlers = self._handlers.get(event)
-        if handlers is None:  # looked up once per event kind, not per node
-            handlers = self._handlers[event] = [h for h in (getattr(o, event, None)
-                                                            for o in self._observers) if h]
-        for handler in handlers:
-            handler(*args)
+        Yields the observer (or the tuple, when given several)::
+
+            with pm.observing(trace.Recorder()) as rec:
+                pm.estimate(program)
+        """
+        detaches = []
+        try:
+            for observer in observers:
+                detaches.append(self.observe(observer))
+            yield observers[0] if len(observers) == 1 else observers
+        finally:
+            for detach in reversed(detaches):
+                detach()
 
     # -- the program's API ------------------------------------------------
     def param(self, name: str, value: torch.Tensor | nn.Module):
@@ -413,7 +177,8 @@ class PropagationManager:
         instance = self._counts.get(site, 0)
         prop = self._loss_prop if kind == "loss" else self._propagator_for(kind, site, instance)
         tape = self._tape
-        node = Node(site, instance, kind, len(tape), prop, inputs, dist, tape[-1] if tape else None)
+        node = Node(site, instance, kind, len(tape), prop, inputs, dist, tape[-1] if tape else None,
+                    self.iteration)
         try:
             out = prop.forward(node, self._forward)
         except PropagationError:
@@ -424,10 +189,8 @@ class PropagationManager:
         node.output = out
         self._counts[site] = instance + 1
         self._tape.append(node)
-        if out is not None:
-            self._owners[out if out.grad_fn is None else out.grad_fn] = node
-        if self._observers:
-            self._emit("node_created", node)
+        for handler in self._listeners.node_created:
+            handler(node)
         return out
 
     def _propagator_for(self, kind: str, site: str, instance: int) -> Propagator:
@@ -467,8 +230,7 @@ class PropagationManager:
             raise RuntimeError("backward(): no loss recorded; call pm.loss(site, cost) first")
         self.plan.check_sites(set(self._counts) | self.known_sites)
         bp = BackwardPass(self)
-        if self._observers:
-            self._emit("backward_started", tuple(tape))
+        _announce(self._listeners.backward_started, tape)
         try:
             for node in reversed(tape):
                 prop = node.propagator
@@ -484,8 +246,7 @@ class PropagationManager:
                                            iteration=self.iteration) from err
                 bp.pass_cost(node)
             bp.finish()
-            if self._observers:
-                self._emit("backward_finished", tuple(tape))
+            _announce(self._listeners.backward_finished, tape)
         finally:
             self._end_iteration()
 
@@ -497,7 +258,6 @@ class PropagationManager:
         self.known_sites.update(self._counts)
         self._tape = []
         self._counts = {}
-        self._owners = {}
         self.iteration += 1
 
     def estimate(self, program: Program) -> dict[str, torch.Tensor]:
@@ -518,45 +278,10 @@ class PropagationManager:
         return {k: (p.grad.detach().clone() if p.grad is not None else torch.zeros_like(p))
                 for k, p in self.params.items()}
 
-    # -- structure ----------------------------------------------------------
-    def parents(self, node: Node) -> tuple[list[Node], list[str]]:
-        """Earlier nodes and named parameters that ``node``'s inputs depend on.
 
-        Read off the autograd graph between nodes (so only while the tape is
-        alive, before ``backward``). The walk stops at other nodes' outputs, so
-        it costs the size of the node's own segment.
-        """
-        by_tensor = {id(t): name for name, t in self.params.items()}
-        nodes: list[Node] = []
-        params: list[str] = []
-        seen: set = set()
-        stack = []
-        for t in node.inputs:
-            owner = self._owners.get(t if t.grad_fn is None else t.grad_fn)
-            if owner is not None and owner is not node:
-                nodes.append(owner)
-            elif t.grad_fn is not None:
-                stack.append(t.grad_fn)
-            elif id(t) in by_tensor:
-                params.append(by_tensor[id(t)])
-        while stack:
-            fn = stack.pop()
-            if fn is None or fn in seen:
-                continue
-            seen.add(fn)
-            owner = self._owners.get(fn)
-            if owner is not None and owner is not node:
-                if owner not in nodes:
-                    nodes.append(owner)
-                continue
-            variable = getattr(fn, "variable", None)
-            if variable is not None:
-                owner = self._owners.get(variable)
-                if owner is not None and owner not in nodes:
-                    nodes.append(owner)
-                elif id(variable) in by_tensor and by_tensor[id(variable)] not in params:
-                    params.append(by_tensor[id(variable)])
-                continue
-            stack.extend(next_fn for next_fn, _ in fn.next_functions)
-        nodes.sort(key=lambda n: n.index)
-        return nodes, params
+def _announce(handlers: tuple, tape: list[Node]) -> None:
+    """Tell ``handlers`` about a pass over ``tape`` (one snapshot of it for them all)."""
+    if handlers:
+        snapshot = tuple(tape)
+        for handler in handlers:
+            handler(snapshot)

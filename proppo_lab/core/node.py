@@ -1,10 +1,11 @@
 """A node: one hit of a named site by the program.
 
 A node knows its site, its instance (the how-many-th hit of that site in this
-iteration), its kind, its propagator, what the propagator stored on the forward
-pass and what it has received on the backward pass. Its parents (earlier nodes
-and parameters its inputs depend on) are read off the autograd graph on demand
-by :meth:`PropagationManager.parents`, so recording a node costs almost nothing.
+iteration), the iteration, its kind, its propagator, what the propagator stored
+on the forward pass and what it has received on the backward pass. Its parents
+(earlier nodes and parameters its inputs depend on) are not recorded: tracing
+reads them off the autograd graph when it needs them (:mod:`proppo_lab.trace.walk`),
+so recording a node costs almost nothing.
 """
 from __future__ import annotations
 
@@ -31,11 +32,11 @@ def dist_tensors(dist) -> tuple[torch.Tensor, ...]:
 class Node:
     # slots: a node is created at every hit of every site, so it is kept lean
     __slots__ = ("site", "instance", "kind", "index", "propagator", "dist", "output", "saved",
-                 "inbox", "prev", "_inputs")
+                 "inbox", "prev", "iteration", "_inputs")
 
     def __init__(self, site: str, instance: int, kind: str, index: int,
                  propagator: "Propagator", inputs: tuple[torch.Tensor, ...] | None = None,
-                 dist: Any = None, prev: "Node | None" = None):
+                 dist: Any = None, prev: "Node | None" = None, iteration: int = 0):
         self.site = site
         self.instance = instance
         self.kind = kind                  # "sample", "forward" or "loss"
@@ -46,6 +47,7 @@ class Node:
         self.saved: dict = {}             # what the propagator stored going forward
         self.inbox = Inbox()              # what it received going back
         self.prev = prev                  # the node recorded just before: gets the cost-to-go
+        self.iteration = iteration        # the manager's iteration counter when it was recorded
         self._inputs = inputs
 
     @property

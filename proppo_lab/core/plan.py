@@ -58,10 +58,10 @@ def parse_spec(raw: Any, where: str, *, allow_instances: bool = False) -> tuple[
     if not isinstance(raw, Mapping):
         raise PlanError(f"{where}: expected a propagator name or a mapping with 'propagator', "
                         f"got {type(raw).__name__}")
-    unknown = set(raw) - (_SPEC_KEYS if allow_instances else _SPEC_KEYS - {"instances"})
+    allowed = _SPEC_KEYS if allow_instances else _SPEC_KEYS - {"instances"}
+    unknown = set(raw) - allowed
     if unknown:
-        raise PlanError(f"{where}: unknown key(s) {sorted(unknown)}; "
-                        f"expected {sorted(_SPEC_KEYS if allow_instances else _SPEC_KEYS - {'instances'})}")
+        raise PlanError(f"{where}: unknown key(s) {sorted(unknown)}; expected {sorted(allowed)}")
     if "propagator" not in raw:
         raise PlanError(f"{where}: missing 'propagator'")
     name = raw["propagator"]
@@ -186,7 +186,8 @@ class Plan:
             del sites[site]
         else:
             sp = sites[site]
-            sites[site] = SitePlan(sp.spec, {i: s for i, s in sp.instances.items() if i != instance})
+            kept = {i: s for i, s in sp.instances.items() if i != instance}
+            sites[site] = SitePlan(sp.spec, kept)
         return Plan(sites)
 
     def check_sites(self, known: "set[str] | list[str]", what: str = "the program") -> None:
@@ -198,3 +199,28 @@ class Plan:
                 hint = f"; did you mean '{close[0]}'?" if close else ""
                 raise PlanError(f"plan names site '{site}', which {what} does not have "
                                 f"(sites: {', '.join(sorted(known)) or 'none'}){hint}")
+
+
+#: what serves a forward node that neither the plan nor the default names
+DEFAULT_FOR_FORWARD = "Backprop"
+
+
+def parse_default(default: Any) -> dict[str, Spec]:
+    """The default propagator per node kind, from a name or ``{"sample": ..., "forward": ...}``.
+
+    A bare name (or spec) is the default for sample nodes; forward nodes
+    default to Backprop. The manager and the captured graph resolve through
+    this one rule.
+    """
+    if isinstance(default, (str, Spec)) or (isinstance(default, Mapping)
+                                            and "propagator" in default):
+        default = {"sample": default}
+    if not isinstance(default, Mapping):
+        raise PlanError(f"default must be a propagator name or a mapping by node kind, "
+                        f"got {type(default).__name__}")
+    unknown = set(default) - set(registry.NODE_KINDS)
+    if unknown:
+        raise PlanError(f"default: unknown node kind(s) {sorted(unknown)}; "
+                        f"expected {list(registry.NODE_KINDS)}")
+    raw = {"forward": DEFAULT_FOR_FORWARD, **default}
+    return {kind: parse_spec(raw[kind], f"default for {kind} nodes")[0] for kind in raw}

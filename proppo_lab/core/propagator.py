@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import torch
 
 if TYPE_CHECKING:
-    from .manager import BackwardPass, ForwardPass
+    from .passes import BackwardPass, ForwardPass
     from .node import Node
     from .registry import Entry
 

@@ -2,7 +2,10 @@
 
 It lives in ``core`` because the manager resolves plan names through it; the
 built-in propagators in ``proppo_lab.propagators`` register themselves here
-exactly as a user's own propagator does, through :func:`register`.
+exactly as a user's own propagator does, through :func:`register`. The
+registry imports them itself the first time it is read or written, so the
+engine's defaults ("RP", "Backprop") resolve in a script that imports only
+``proppo_lab.core``, whatever was imported before.
 """
 from __future__ import annotations
 
@@ -46,6 +49,15 @@ class Entry:
 
 
 _REGISTRY: dict[str, Entry] = {}
+_builtins_loaded = False
+
+
+def _load_builtins() -> None:
+    """Register the built-in propagators, once (they call :func:`register` as they load)."""
+    global _builtins_loaded
+    if not _builtins_loaded:
+        _builtins_loaded = True    # first: the built-ins' own register() calls come back here
+        from .. import propagators  # noqa: F401  (registers as it imports)
 
 
 def register(name: str, *, display: str | None = None, colour: str = "#888888",
@@ -54,10 +66,13 @@ def register(name: str, *, display: str | None = None, colour: str = "#888888",
              _builtin: bool = False):
     """Register a propagator class, or a function returning a propagator.
 
-    Used as a decorator::
+    Used as a decorator, on a :class:`Propagator` subclass or on a function
+    that assembles one::
 
-        @pl.register("LRclip", colour="#aa3377", options={"clip": pl.Option("float", 1.0, min=0)})
-        class ClippedLR(pl.propagators.LR): ...
+        @pl.register("LRema", colour="#aa3377",
+                     options={"decay": pl.Option("float", 0.99, min=0.0, max=1.0)})
+        def lr_ema(decay: float):
+            return pl.Composite([pl.ScoreFunction("ema", {"decay": decay})], draw="sample")
 
     The decorated callable is called with the validated options as keyword
     arguments. ``kinds`` says which nodes it can serve ("sample", "forward").
@@ -69,13 +84,15 @@ def register(name: str, *, display: str | None = None, colour: str = "#888888",
         raise ValueError(f"propagator {name!r}: colour must look like '#1f77b4', got {colour!r}")
     bad = [k for k in kinds if k not in NODE_KINDS]
     if bad or not kinds:
-        raise ValueError(f"propagator {name!r}: kinds must be drawn from {NODE_KINDS}, got {kinds!r}")
+        raise ValueError(f"propagator {name!r}: kinds must be drawn from {NODE_KINDS}, "
+                         f"got {kinds!r}")
     schema = dict(options or {})
     for key, opt in schema.items():
         if not isinstance(opt, Option):
             raise TypeError(f"propagator {name!r}: option {key!r} must be a pl.Option")
 
     def decorate(factory):
+        _load_builtins()    # a user's name must not shadow a built-in that loads later
         if name in _REGISTRY and not replace:
             raise ValueError(f"a propagator named {name!r} is already registered; "
                              "pass replace=True to redefine it")
@@ -90,6 +107,7 @@ def register(name: str, *, display: str | None = None, colour: str = "#888888",
 
 def unregister(name: str) -> None:
     """Remove a user's propagator (built-ins stay)."""
+    _load_builtins()
     entry = _REGISTRY.get(name)
     if entry is None:
         raise KeyError(f"no propagator named {name!r}")
@@ -99,6 +117,7 @@ def unregister(name: str) -> None:
 
 
 def get(name: str) -> Entry:
+    _load_builtins()
     try:
         return _REGISTRY[name]
     except (KeyError, TypeError):
@@ -106,15 +125,18 @@ def get(name: str) -> Entry:
 
 
 def names() -> list[str]:
+    _load_builtins()
     return list(_REGISTRY)
 
 
 def entries() -> list[Entry]:
+    _load_builtins()
     return list(_REGISTRY.values())
 
 
 def catalogue() -> list[dict]:
     """Every registered propagator as JSON: the palette a UI shows."""
+    _load_builtins()
     return [e.to_json() for e in _REGISTRY.values()]
 
 

@@ -1,7 +1,11 @@
 """The propagator library: built-ins, parts to assemble new ones, baselines.
 
-Importing this package registers the built-ins (Backprop, RP, LR, TP, GR, GS,
-Pause, Skip) in the registry that plans resolve names through.
+* :mod:`.builtin`: Backprop, RP, LR, TP, GR, GS, Pause, Skip, registered in the
+  core registry exactly as a user's own propagator is (the registry imports
+  this package the first time a plan resolves a name);
+* :mod:`.parts`: :class:`Composite` and the parts it mixes (pathwise, score function);
+* :mod:`.baselines`: what LR-type parts subtract from the cost-to-go;
+* :mod:`.gaussian`: fitting and resampling Gaussians over particles (GR, GS).
 """
 from . import baselines
 from .baselines import baseline

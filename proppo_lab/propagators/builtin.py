@@ -1,8 +1,6 @@
 """The built-in propagators, registered exactly as a user's own would be."""
 from __future__ import annotations
 
-import torch
-
 from ..core.options import Option
 from ..core.propagator import Propagator
 from ..core.registry import register
@@ -142,4 +140,4 @@ class Skip(Propagator):
         return x.view_as(x) if x.requires_grad else x
 
 
-__all__ = ["Backprop", "RP", "LR", "TP", "GR", "GS", "Pause", "Skip", "torch"]
+__all__ = ["Backprop", "RP", "LR", "TP", "GR", "GS", "Pause", "Skip"]

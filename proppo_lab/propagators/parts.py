@@ -19,7 +19,7 @@ import torch
 from torch.distributions import Normal
 
 from ..core import per_particle
-from ..core.manager import BackwardPass, ForwardPass
+from ..core.passes import BackwardPass, ForwardPass
 from ..core.node import Node
 from ..core.propagator import Propagator
 from . import baselines

@@ -1,9 +1,12 @@
 """Tracing: the computation graph, message flows and gradient statistics.
 
+Everything here watches the engine from outside, as an observer
+(:class:`proppo_lab.Observer`) or by running programs through a manager.
+
 * :func:`capture` runs a program once and returns its :class:`Graph` (sites,
-  instances, parameters, losses, edges), which renders as the front end's
-  JSON (:meth:`Graph.to_json`) or as Graphviz DOT (:meth:`Graph.to_dot`),
-  coloured by any plan without re-tracing.
+  instances, parameters, losses, edges read off autograd by :mod:`.walk`),
+  which renders as the front end's JSON (:meth:`Graph.to_json`) or as
+  Graphviz DOT (:meth:`Graph.to_dot`), coloured by any plan without re-tracing.
 * :class:`Recorder` observes backward passes and records the messages every
   node sent, TP's weights and LR's baselines (one host sync per pass).
 * :class:`Welford` / :class:`GradientStats` keep running gradient statistics
@@ -21,7 +24,8 @@ from .compare import Comparison, compare
 from .dot import to_dot
 from .figures import (final_variance_figure, heatmap_figure, mean_figure, messages_figure,
                       sweep_figure, variance_figure, weights_figure)
-from .graph import LOSS_COLOUR, PARAM_COLOUR, Graph, Instance, Param, capture, edge_id, param_id, site_id
+from .graph import (LOSS_COLOUR, PARAM_COLOUR, Graph, Instance, Param, capture, edge_id, param_id,
+                    site_id)
 from .intervals import chi2_quantile, variance_interval
 from .progress import TextProgress
 from .recorder import Recorder

@@ -19,10 +19,15 @@ import torch
 
 from ..core.errors import NonFiniteError, PropagationError
 from ..core.finite import finite_flags
+from ..core.observer import Observer
 
 
-class ForwardCheck:
+class ForwardCheck(Observer):
     """Observer: raise NonFiniteError at the first node whose value holds NaN/inf.
+
+    Attach it like any observer (``with pm.observing(ForwardCheck()):``);
+    ``ForwardCheck(pm)`` is short for ``pm.observe(ForwardCheck())`` with the
+    detach function kept for :meth:`detach`.
 
     Values are collected as nodes are created and checked together when the
     backward pass starts: one fused max-norm over all of them and one host
@@ -37,7 +42,6 @@ class ForwardCheck:
     """
 
     def __init__(self, pm=None, lazy: bool = False):
-        self.pm = pm
         self.lazy = lazy
         self._pending: list[tuple[Any, torch.Tensor]] = []
         self._detach = pm.observe(self) if pm is not None else None
@@ -46,9 +50,6 @@ class ForwardCheck:
         if self._detach is not None:
             self._detach()
             self._detach = None
-
-    def _iteration(self):
-        return self.pm.iteration if self.pm is not None else None
 
     def node_created(self, node) -> None:
         if node.index == 0:       # a new iteration: values of a discarded one are stale
@@ -92,7 +93,7 @@ class ForwardCheck:
         self._pending = []
         raise NonFiniteError("forward value is not finite (NaN or inf)", site=node.site,
                              instance=node.instance, propagator=node.propagator_name,
-                             phase="forward", iteration=self._iteration())
+                             phase="forward", iteration=node.iteration)
 
 
 def _all_finite(values: list[torch.Tensor]) -> bool:

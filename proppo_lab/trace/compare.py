@@ -14,6 +14,8 @@ any non-finite report, and makes plotly figures.
 """
 from __future__ import annotations
 
+import time
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
@@ -116,51 +118,50 @@ def compare(program: Callable[[PropagationManager], Any], plans: Mapping[str, An
         raise ValueError("compare needs at least one plan")
     if "sites" not in manager_kwargs and getattr(program, "sites", None):
         manager_kwargs["sites"] = program.sites
-    managers, stats, flags, checks = {}, {}, {}, {}
-    for name, spec in plans.items():
-        plan, dflt = plan_and_default(spec, default)
-        pm = managers[name] = PropagationManager(plan=plan, default=dflt, **manager_kwargs)
-        pm.per_particle = spread
-        stats[name] = GradientStats()
-        flags[name] = []
-        if check:
-            checks[name] = ForwardCheck(pm)
-        for obs in (observers or {}).get(name, ()):
-            (obs.attach(pm) if hasattr(obs, "attach") else pm.observe(obs))
-    import time
-    seconds = {name: 0.0 for name in plans}
-    errors: list[dict] = []
-    live = list(plans)
-    total = iterations * len(plans)
-    done = 0
-    for i in range(iterations):
-        if stop is not None and stop():
-            break
-        for name in list(live):
-            seeding.seed(seed + i)
-            start = time.perf_counter()
-            try:
-                grads = managers[name].estimate(program)
-            except PropagationError as err:
-                if on_error == "raise":
-                    raise
-                errors.append(report(err, plan=name))
-                live.remove(name)
-                continue
-            finally:
-                seconds[name] += time.perf_counter() - start
-            stats[name].update(grads, managers[name].particle_gradients if spread else None)
-            flags[name].append(torch.stack([torch.isfinite(g).all() for g in grads.values()])
-                               if grads else torch.ones(1, dtype=torch.bool))
-            done += 1
-            if progress is not None:
-                progress(done, total, f"{name} {i + 1}/{iterations}")
-        if not live:
-            break
-    for name in plans:
-        _check_gradients(name, flags[name], managers[name], errors, on_error)
-    for c in checks.values():
-        c.detach()
+    # observers (the forward checks, the caller's) watch only while this call runs
+    with ExitStack() as attached:
+        managers, stats, flags = {}, {}, {}
+        for name, spec in plans.items():
+            plan, dflt = plan_and_default(spec, default)
+            pm = managers[name] = PropagationManager(plan=plan, default=dflt, **manager_kwargs)
+            pm.per_particle = spread
+            stats[name] = GradientStats()
+            flags[name] = []
+            watching = list((observers or {}).get(name, ()))
+            if check:
+                watching.insert(0, ForwardCheck())
+            attached.enter_context(pm.observing(*watching))
+        seconds = {name: 0.0 for name in plans}
+        errors: list[dict] = []
+        live = list(plans)
+        total = iterations * len(plans)
+        done = 0
+        for i in range(iterations):
+            if stop is not None and stop():
+                break
+            for name in list(live):
+                seeding.seed(seed + i)
+                start = time.perf_counter()
+                try:
+                    grads = managers[name].estimate(program)
+                except PropagationError as err:
+                    if on_error == "raise":
+                        raise
+                    errors.append(report(err, plan=name))
+                    live.remove(name)
+                    continue
+                finally:
+                    seconds[name] += time.perf_counter() - start
+                stats[name].update(grads, managers[name].particle_gradients if spread else None)
+                flags[name].append(torch.stack([torch.isfinite(g).all() for g in grads.values()])
+                                   if grads else torch.ones(1, dtype=torch.bool))
+                done += 1
+                if progress is not None:
+                    progress(done, total, f"{name} {i + 1}/{iterations}")
+            if not live:
+                break
+        for name in plans:
+            _check_gradients(name, flags[name], managers[name], errors, on_error)
     return Comparison(plans=dict(plans), iterations=iterations, seed=seed,
                       summary={n: stats[n].summary(confidence) for n in plans},
                       history={n: stats[n].history() for n in plans},

@@ -3,9 +3,9 @@
 Why a captured graph: a person assigns propagators to *sites*, but a program is
 only code. Running it once under tracing turns it into data that a UI can draw
 and a plan can colour. Nodes come from the manager's tape, edges from the
-autograd graph between node outputs (:meth:`PropagationManager.parents`, read
-before the tape is discarded, with ``record_edges=True`` so detaching
-propagators leave their edges visible). Nothing is propagated: capture costs one
+autograd graph between node outputs (:mod:`.walk`, read before the tape is
+discarded, with ``record_edges=True`` so detaching propagators leave their
+edges visible). Nothing is propagated: capture costs one
 forward pass.
 
 The graph stores what the program *is* (sites, instances, shapes, edges) and
@@ -31,15 +31,11 @@ from typing import Any, Callable, Mapping
 
 import torch
 
+from ..contracts import LOSS_COLOUR, PARAM_COLOUR, VIEWS
 from ..core import registry
 from ..core.manager import PropagationManager
-from ..core.plan import Plan, Spec
-
-#: fill colours of the nodes that have no propagator
-PARAM_COLOUR = "#f2f2f2"
-LOSS_COLOUR = "#fff2b3"
-
-VIEWS = ("rolled", "unrolled")
+from ..core.plan import Plan, parse_default
+from . import walk
 
 
 def site_id(site: str, instance: int | None = None) -> str:
@@ -88,12 +84,6 @@ class Param:
 
 def _dtype(t: torch.dtype) -> str:
     return str(t).replace("torch.", "")
-
-
-def _parse_default(default) -> dict[str, Spec]:
-    # the manager's own rule (forward nodes default to Backprop), so the graph
-    # resolves exactly as a manager with this default would
-    return PropagationManager._parse_default(default)
 
 
 @dataclass
@@ -162,7 +152,8 @@ class Graph:
         if kind == "loss":
             return None
         plan = self.plan if plan is None else Plan.from_dict(plan)
-        defaults = _parse_default(self.default if default is None else default)
+        # the manager's own rule, so the graph resolves exactly as a manager would
+        defaults = parse_default(self.default if default is None else default)
         if instance is None:
             sp = plan.sites.get(site)
             spec = sp.spec if sp is not None else None
@@ -284,42 +275,6 @@ class Graph:
 
 # -- capture ------------------------------------------------------------------------
 
-def _owner_key(t: torch.Tensor):
-    return t if t.grad_fn is None else t.grad_fn
-
-
-def _ops_between(node, owners: Mapping[Any, Any]) -> list[str]:
-    """Op names on the autograd paths from ``node``'s inputs back to other nodes/leaves."""
-    names: list[str] = []
-    seen: set = set()
-    stack = [t.grad_fn for t in node.inputs if t.grad_fn is not None]
-    while stack:
-        fn = stack.pop()
-        if fn is None or fn in seen:
-            continue
-        seen.add(fn)
-        owner = owners.get(fn)
-        if owner is not None and owner is not node:
-            continue
-        if owner is None:
-            name = type(fn).__name__
-            if name != "AccumulateGrad":
-                names.append(name)
-        stack.extend(next_fn for next_fn, _ in fn.next_functions)
-    names.reverse()      # roughly parents first
-    return names
-
-
-class _Collector:
-    """Observer that keeps the order in which nodes were created."""
-
-    def __init__(self):
-        self.nodes: list = []
-
-    def node_created(self, node) -> None:
-        self.nodes.append(node)
-
-
 def _describe(node) -> Instance:
     value = node.output if node.output is not None else (node.inputs[0] if node.inputs else None)
     dist = node.saved.get("source_dist", node.dist)
@@ -344,30 +299,25 @@ def capture(program: Callable[[PropagationManager], Any], plan=None, default="RP
         manager_kwargs["sites"] = program.sites
     pm = PropagationManager(plan=plan, default=default, **manager_kwargs)
     pm.record_edges = True
-    collector = _Collector()
-    detach = pm.observe(collector)
     try:
         program(pm)
         tape = pm.tape
-        owners = {_owner_key(n.output): n for n in tape if n.output is not None}
+        owners = walk.owners(tape)
         instances = [_describe(n) for n in tape]
         edges: list[tuple[str, str]] = []
         op_names: dict[str, list[str]] = {}
-        used_params: set[str] = set()
         for node in tape:
             nid = site_id(node.site, node.instance)
-            parents, names = pm.parents(node)
+            parents, names = walk.parents(node, owners, pm.params)
             for name in names:
                 edges.append((param_id(name), nid))
-                used_params.add(name)
             for parent in parents:
                 edges.append((site_id(parent.site, parent.instance), nid))
             if ops:
-                op_names[nid] = _ops_between(node, owners)
+                op_names[nid] = walk.ops_between(node, owners)
         params = [Param(name, tuple(t.shape), _dtype(t.dtype), str(t.device))
                   for name, t in pm.params.items()]
     finally:
-        detach()
         pm.discard()
     order = {p.id: i for i, p in enumerate(params)}
     order.update({inst.id: len(params) + inst.index for inst in instances})

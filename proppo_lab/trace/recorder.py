@@ -33,7 +33,9 @@ from typing import Any, Mapping
 
 import torch
 
+from ..core.observer import Observer
 from .graph import Graph, edge_id, site_id
+from .scalars import norms, to_floats
 
 
 def _rss(values) -> float:
@@ -41,8 +43,9 @@ def _rss(values) -> float:
     return math.sqrt(sum(v * v for v in values))
 
 
-class Recorder:
-    """Observer recording message flows; attach with ``pm.observe(rec)`` or ``rec.attach(pm)``.
+class Recorder(Observer):
+    """Observer recording message flows: ``with pm.observing(rec):``, ``pm.observe(rec)``,
+    or ``rec.attach(pm)`` (which keeps the detach function, for :meth:`detach`).
 
     ``graph`` (optional, from :func:`capture`) lets :meth:`flows` attribute
     gradient messages to graph edges.
@@ -59,25 +62,25 @@ class Recorder:
         self._latest: dict[str, dict] | None = None
         self.latest_iteration: int | None = None
         self._history: list[dict] = []
-        self._pm = None
         self._detach = None
         self._reset_pass()
 
     # -- attaching ----------------------------------------------------------
     def attach(self, pm) -> "Recorder":
+        """Observe ``pm`` (and only it) until :meth:`detach`."""
         self.detach()
-        self._pm = pm
         self._detach = pm.observe(self)
         return self
 
     @property
     def attached(self) -> bool:
-        return self._pm is not None
+        """Attached with :meth:`attach` and not detached since."""
+        return self._detach is not None
 
     def detach(self) -> None:
         if self._detach is not None:
             self._detach()
-        self._detach, self._pm = None, None
+        self._detach = None
 
     # -- observer hooks -------------------------------------------------------
     def _reset_pass(self) -> None:
@@ -133,7 +136,7 @@ class Recorder:
         sent = [(lite(s), lite(t), k, norm_slot(n) if n.dim() else slot(n))
                 for s, t, k, n in self._sent]
         for t, norm in zip((t for t, _ in pending.values()),
-                           _norms([t for t, _ in pending.values()])):
+                           norms([t for t, _ in pending.values()])):
             for i in pending[id(t)][1]:
                 scalars[i] = norm
         weights = [(lite(s), {k: slot(v) for k, v in w.items()}) for s, w in self._weights]
@@ -143,7 +146,7 @@ class Recorder:
     @staticmethod
     def _build(raw) -> dict[str, dict]:
         inbox, sent, weights, baselines, scalars = raw
-        values = _to_floats(scalars)        # the one host sync of the pass
+        values = to_floats(scalars)        # the one host sync of the pass
 
         records: dict[str, dict] = {}
         for node, g, c in inbox:
@@ -162,8 +165,8 @@ class Recorder:
             records[sid]["sent"].append({"to": to, "kind": k, "norm": values[i]})
             if k == "backprop":
                 backprop.setdefault(sid, []).append(values[i])
-        for sid, norms in backprop.items():
-            records[sid]["messages"]["backprop"] = _rss(norms)
+        for sid, terms in backprop.items():
+            records[sid]["messages"]["backprop"] = _rss(terms)
         for s, w in weights:
             records[site_id(s.site, s.instance)]["weights"] = {k: values[i] for k, i in w.items()}
         for s, i in baselines:
@@ -176,7 +179,7 @@ class Recorder:
         # every pass): here only the norms are taken, on the device
         raw = self._capture(tape)
         self._latest_raw, self._latest = raw, None
-        self.latest_iteration = (self._pm.iteration if self._pm is not None else self.passes)
+        self.latest_iteration = tape[0].iteration if tape else self.passes
         if self.passes % self.stride == 0:
             self._history.append({"pass": self.passes, "iteration": self.latest_iteration,
                                   "raw": raw})
@@ -311,43 +314,4 @@ def _roll(nodes: Mapping[str, dict]) -> dict[str, dict]:
         if bs:
             entry["baseline"] = sum(bs) / len(bs)
         out[rid] = entry
-    return out
-
-
-def _norms(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
-    """2-norms of many tensors, one fused call per (device, dtype) where torch has it."""
-    out: list = [None] * len(tensors)
-    groups: dict[tuple, list[int]] = {}
-    for i, t in enumerate(tensors):
-        t = t.detach()
-        if not t.is_floating_point():
-            t = t.float()
-        tensors[i] = t
-        groups.setdefault((t.device, t.dtype), []).append(i)
-    for idx in groups.values():
-        items = [tensors[i] for i in idx]
-        try:
-            norms = torch._foreach_norm(items)
-        except (AttributeError, RuntimeError):
-            norms = [torch.linalg.vector_norm(t) for t in items]
-        for i, n in zip(idx, norms):
-            out[i] = n
-    return out
-
-
-def _to_floats(scalars: list) -> list[float]:
-    """Floats from a mix of 0-d tensors and numbers: one stack and one transfer per
-    (device, dtype), not one conversion per scalar."""
-    out: list[float] = [0.0] * len(scalars)
-    groups: dict[tuple, list[int]] = {}
-    for i, v in enumerate(scalars):
-        if isinstance(v, torch.Tensor):
-            groups.setdefault((v.device, v.dtype), []).append(i)
-        else:
-            out[i] = float(v)
-    for idx in groups.values():
-        with torch.no_grad():
-            stacked = torch.stack([scalars[i].reshape(()) for i in idx])
-        for i, v in zip(idx, stacked.double().cpu().tolist()):
-            out[i] = v
     return out

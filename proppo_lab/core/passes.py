@@ -1,0 +1,245 @@
+"""What a propagator can do: the forward pass and the backward pass it is handed.
+
+:class:`ForwardPass` is what ``Propagator.forward`` may do while the program
+runs (cut the autograd graph, keep state, report gradients to observers).
+:class:`BackwardPass` is one backward pass: reading and sending messages, and
+the bookkeeping that keeps it cheap:
+
+* **batched autograd**: gradient terms handed to :meth:`BackwardPass.backprop`
+  are delivered in one ``torch.autograd.backward`` call just before a node that
+  reads its gradient, so a plan of only RP (or only LR) nodes costs one pass;
+* **deferred work**: terms no later node waits for are computed together
+  (:meth:`BackwardPass.defer`), one stacked step for many nodes;
+* **finiteness checks**: batched, one host read per delivery on the CPU and one
+  per pass on a GPU, raising :class:`NonFiniteError` naming the node;
+* **per-particle shares** of the estimate, when the manager asks for them.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable, Iterable
+
+import torch
+
+from . import per_particle
+from .errors import NonFiniteError, PropagationError
+from .finite import finite_flags
+from .messages import Merge, Message
+from .node import Node
+
+if TYPE_CHECKING:
+    from .manager import PropagationManager
+
+
+class ForwardPass:
+    """What a propagator may do while the program runs forward."""
+
+    def __init__(self, manager: "PropagationManager"):
+        self.manager = manager
+
+    def detach(self, node: Node, x: torch.Tensor, *, grad: bool) -> torch.Tensor:
+        """Cut the autograd graph at ``x``: the program continues from a fresh leaf.
+
+        With ``grad=True`` the gradient that later reaches the leaf is this
+        node's incoming gradient message (:meth:`BackwardPass.grad`). The leaf
+        also requires grad while edges are being recorded, so the graph of the
+        program stays visible whatever the plan.
+        """
+        leaf = x.detach()
+        if grad or self.manager.record_edges:
+            leaf.requires_grad_(True)
+        node.saved["leaf"] = leaf
+        return leaf
+
+    def state(self, node: Node) -> dict:
+        return self.manager._state_for(node)
+
+    def watch(self, node: Node, x: torch.Tensor) -> torch.Tensor:
+        """Report the gradient reaching ``x`` as a "grad" message to observers.
+
+        Only when ``manager.watch_grads`` is on (the lab turns it on to show
+        gradients flowing back through RP and Backprop nodes, which otherwise
+        travel inside one autograd pass). A tensor hook: no extra pass, no
+        change to the estimate.
+        """
+        listeners = self.manager._listeners
+        if self.manager.watch_grads and x.requires_grad and listeners.message_sent:
+            def report(g, node=node):
+                message = Message("grad", g, Merge.REPLACE, node)
+                for handler in listeners.message_sent:
+                    handler(message, node)
+            x.register_hook(report)
+        return x
+
+
+class BackwardPass:
+    """One backward pass: pending gradient terms, message delivery, finiteness checks."""
+
+    def __init__(self, manager: "PropagationManager"):
+        self.manager = manager
+        self._tensors: list[torch.Tensor] = []
+        self._grads: list[torch.Tensor] = []
+        self._last_sender: Node | None = None
+        self._checks: list[tuple[Node, str, torch.Tensor]] = []
+        #: finiteness flags computed on a GPU, read once when the pass finishes
+        self._unread_flags: list[tuple[list, torch.Tensor]] = []
+        #: the message_sent handlers for this whole pass (empty: no message events built)
+        self._message_handlers = manager._listeners.message_sent
+        #: per-pass memory for propagators (e.g. weights reused across instances)
+        self.scratch: dict = {}
+        self._particles = (per_particle.ParticleAccumulator(manager.params)
+                           if manager.per_particle else None)
+        self._deferred_work: dict[Callable, list] = {}
+
+    # -- reading messages -------------------------------------------------
+    def cost(self, node: Node) -> torch.Tensor | None:
+        """Per-particle cost-to-go at ``node`` (None when no cost lies downstream)."""
+        return node.inbox.get("cost")
+
+    def grad(self, node: Node) -> torch.Tensor:
+        """The gradient that reached the node's detached output (zeros if none did)."""
+        leaf = node.saved.get("leaf")
+        if leaf is None:
+            raise RuntimeError("grad() needs the propagator to call fp.detach(..., grad=True) "
+                               "in forward")
+        g = leaf.grad if leaf.grad is not None else torch.zeros_like(leaf)
+        self.check(node, "incoming gradient", g)
+        node.inbox.put(Message("grad", g, Merge.REPLACE))
+        return g
+
+    def state(self, node: Node) -> dict:
+        """State kept across iterations for this (site, instance): baselines, weights."""
+        return self.manager._state_for(node)
+
+    # -- sending messages -------------------------------------------------
+    def _tell(self, message: Message, target: Node | None) -> None:
+        for handler in self._message_handlers:
+            handler(message, target)
+
+    def send(self, sender: Node, target: Node | None, kind: str, content: Any,
+             merge: Merge = Merge.SUM) -> None:
+        """Deliver a message to ``target`` (skipping nodes whose propagator routes past)."""
+        while target is not None and target.propagator.routes_past:
+            target = target.prev
+        if target is None:
+            return
+        message = Message(kind, content, merge, sender)
+        target.inbox.put(message)
+        if self._message_handlers:
+            self._tell(message, target)
+
+    def note(self, sender: Node, kind: str, content: Any) -> None:
+        """Record a diagnostic at the node itself (TP weights, baselines) for observers."""
+        sender.inbox.put(Message(kind, content, Merge.REPLACE, sender))
+        if self._message_handlers:
+            self._tell(Message(kind, content, Merge.REPLACE, sender), sender)
+
+    def defer(self, work: Callable[[list, "BackwardPass"], None], item: Any) -> None:
+        """Queue ``item`` for ``work(items, bp)``, run just before the next delivery.
+
+        For terms no later node waits for, so that many nodes' terms are
+        computed in one stacked step (``work`` calls :meth:`backprop`).
+        """
+        self._deferred_work.setdefault(work, []).append(item)
+
+    def backprop(self, sender: Node, tensors: Iterable[torch.Tensor],
+                 grads: Iterable[torch.Tensor]) -> None:
+        """Hand gradient terms to autograd; they are delivered at the next flush."""
+        for t, g in zip(tensors, grads):
+            if not t.requires_grad:
+                continue
+            self.check(sender, "gradient sent backwards", g)
+            if self._particles is not None:
+                self._particles.add(t, g)
+            self._tensors.append(t)
+            self._grads.append(g)
+            if self._message_handlers:
+                self._tell(Message("backprop", g, Merge.SUM, sender), None)
+        self._last_sender = sender
+
+    def backprop_each(self, senders: list[Node], tensors: list[torch.Tensor],
+                      grads: torch.Tensor) -> None:
+        """One term per sender: ``tensors[k]`` of ``senders[k]`` receives ``grads[k]``.
+
+        With nobody watching the messages, the terms enter autograd as one
+        stacked root (autograd's per-root bookkeeping would otherwise dominate a
+        long run of small nodes); each sender's gradient is still checked.
+        """
+        if self._message_handlers or self._particles is not None or not all(
+                t.requires_grad for t in tensors):
+            for node, t, g in zip(senders, tensors, grads):
+                self.backprop(node, [t], [g])
+            return
+        for node, g in zip(senders, grads):
+            self.check(node, "gradient sent backwards", g)
+        self._tensors.append(torch.stack(tensors))
+        self._grads.append(grads)
+        self._last_sender = senders[-1]
+
+    def flush(self, last: bool = False) -> None:
+        """Deliver pending gradient terms in one autograd call.
+
+        A segment of the graph can feed several nodes (``s = 0.9 * s + a``
+        feeds both the cost and the next node), so every delivery but the
+        last keeps the graph; it is dropped with the tape.
+        """
+        while self._deferred_work:
+            work, items = self._deferred_work.popitem()
+            work(items, self)
+        self._verify()
+        if not self._tensors:
+            return
+        tensors, grads = self._tensors, self._grads
+        self._tensors, self._grads = [], []
+        try:
+            torch.autograd.backward(tensors, grads, retain_graph=not last)
+        except RuntimeError as err:
+            node = self._last_sender
+            raise PropagationError(f"autograd failed delivering gradients: {err}",
+                                   site=node.site, instance=node.instance,
+                                   propagator=node.propagator_name, phase="backward",
+                                   iteration=self.manager.iteration) from err
+
+    # -- checks -----------------------------------------------------------
+    def check(self, node: Node, what: str, value: torch.Tensor) -> None:
+        """Queue a finiteness check of a message; raises NonFiniteError naming the node.
+
+        Checks are batched: on the CPU they run (one fused norm, one host read)
+        before pending gradients are delivered, so nothing non-finite reaches
+        ``.grad``; on a GPU they are collected and read once at the end of the
+        pass, so the backward loop never waits for the device.
+        """
+        if self.manager.check_finite:
+            self._checks.append((node, what, value))
+
+    def _verify(self) -> None:
+        if not self._checks:
+            return
+        checks, self._checks = self._checks, []
+        ok = finite_flags([v for _, _, v in checks])
+        if ok.is_cuda:
+            self._unread_flags.append((checks, ok))
+        elif not bool(ok.all()):
+            node, what, _ = checks[int((~ok).nonzero()[0])]
+            self._raise_nonfinite(node, what)
+
+    def _raise_nonfinite(self, node: Node, what: str):
+        raise NonFiniteError(f"{what} is not finite (NaN or inf)", site=node.site,
+                             instance=node.instance, propagator=node.propagator_name,
+                             phase="backward", iteration=self.manager.iteration)
+
+    def finish(self) -> None:
+        self.flush(last=True)  # runs deferred work first: its terms count too
+        if self._particles is not None:
+            self.manager.particle_gradients = self._particles.result()
+        self._verify()
+        if self._unread_flags:
+            flags = torch.cat([ok for _, ok in self._unread_flags]).cpu()
+            if not bool(flags.all()):
+                checks = [c for batch, _ in self._unread_flags for c in batch]
+                node, what, _ = checks[int((~flags).nonzero()[0])]
+                self._raise_nonfinite(node, what)
+
+    def pass_cost(self, node: Node) -> None:
+        cost = node.inbox.get("cost")
+        if cost is not None and node.prev is not None:
+            self.send(node, node.prev, "cost", cost)

@@ -1,0 +1,85 @@
+"""The autograd graph between nodes: which earlier nodes and parameters a node depends on.
+
+The engine records no edges (a node costs almost nothing); tracing reads them
+off autograd while the tape is alive, before ``backward`` frees the graph.
+Every walk stops at other nodes' outputs, so it costs the size of the node's
+own segment of the graph, not of the whole program.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterable, Mapping
+
+import torch
+
+from ..core.node import Node
+
+
+def _key(t: torch.Tensor) -> Any:
+    # a leaf is known by itself, any other tensor by the op that produced it
+    return t if t.grad_fn is None else t.grad_fn
+
+
+def owners(tape: Iterable[Node]) -> dict[Any, Node]:
+    """Which node produced each output, keyed as the walks meet them in the graph."""
+    return {_key(n.output): n for n in tape if n.output is not None}
+
+
+def parents(node: Node, owners: Mapping[Any, Node],
+            params: Mapping[str, torch.Tensor]) -> tuple[list[Node], list[str]]:
+    """Earlier nodes (in tape order) and named parameters that ``node``'s inputs depend on."""
+    by_tensor = {id(t): name for name, t in params.items()}
+    nodes: list[Node] = []
+    names: list[str] = []
+    seen: set = set()
+    stack = []
+    for t in node.inputs:
+        owner = owners.get(_key(t))
+        if owner is not None and owner is not node:
+            nodes.append(owner)
+        elif t.grad_fn is not None:
+            stack.append(t.grad_fn)
+        elif id(t) in by_tensor:
+            names.append(by_tensor[id(t)])
+    while stack:
+        fn = stack.pop()
+        if fn is None or fn in seen:
+            continue
+        seen.add(fn)
+        owner = owners.get(fn)
+        if owner is not None and owner is not node:
+            if owner not in nodes:
+                nodes.append(owner)
+            continue
+        variable = getattr(fn, "variable", None)     # AccumulateGrad: a leaf tensor
+        if variable is not None:
+            owner = owners.get(variable)
+            if owner is not None and owner not in nodes:
+                nodes.append(owner)
+            elif id(variable) in by_tensor and by_tensor[id(variable)] not in names:
+                names.append(by_tensor[id(variable)])
+            continue
+        stack.extend(next_fn for next_fn, _ in fn.next_functions)
+    nodes.sort(key=lambda n: n.index)
+    return nodes, names
+
+
+def ops_between(node: Node, owners: Mapping[Any, Node]) -> list[str]:
+    """Op names on the autograd paths from ``node``'s inputs back to other nodes/leaves."""
+    names: list[str] = []
+    seen: set = set()
+    stack = [t.grad_fn for t in node.inputs if t.grad_fn is not None]
+    while stack:
+        fn = stack.pop()
+        if fn is None or fn in seen:
+            continue
+        seen.add(fn)
+        owner = owners.get(fn)
+        if owner is not None and owner is not node:
+            continue
+        if owner is None:
+            name = type(fn).__name__
+            if name != "AccumulateGrad":
+                names.append(name)
+        stack.extend(next_fn for next_fn, _ in fn.next_functions)
+    names.reverse()      # roughly parents first
+    return names
