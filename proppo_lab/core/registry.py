@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import inspect
 import re
+import warnings
+import weakref
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
@@ -46,6 +48,39 @@ class Entry:
 
 
 _REGISTRY: dict[str, Entry] = {}
+#: weak references to the callbacks told of every change (see :func:`subscribe`)
+_LISTENERS: list[weakref.ref] = []
+
+
+def subscribe(callback: Callable[[], Any]) -> Callable[[], None]:
+    """Call ``callback()`` after every :func:`register` and :func:`unregister`.
+
+    Returns a function that unsubscribes. The callback is held weakly (a bound
+    method through :class:`weakref.WeakMethod`), so a displayed Lab listening
+    here can still be garbage-collected; its subscription then lapses.
+    """
+    ref = (weakref.WeakMethod(callback) if inspect.ismethod(callback)
+           else weakref.ref(callback))
+    _LISTENERS.append(ref)
+
+    def unsubscribe() -> None:
+        if ref in _LISTENERS:
+            _LISTENERS.remove(ref)
+
+    return unsubscribe
+
+
+def _announce() -> None:
+    for ref in list(_LISTENERS):
+        callback = ref()
+        if callback is None:
+            _LISTENERS.remove(ref)
+            continue
+        try:
+            callback()
+        except Exception as err:  # noqa: BLE001 - a broken listener must not undo a register
+            warnings.warn(f"a registry listener failed: {type(err).__name__}: {err}",
+                          stacklevel=3)
 
 
 def register(name: str, *, display: str | None = None, colour: str = "#888888",
@@ -83,6 +118,7 @@ def register(name: str, *, display: str | None = None, colour: str = "#888888",
         _REGISTRY[name] = Entry(name=name, display=display or name, colour=colour.lower(),
                                 doc=text, options=schema, kinds=tuple(kinds),
                                 factory=factory, builtin=_builtin)
+        _announce()
         return factory
 
     return decorate
@@ -96,6 +132,7 @@ def unregister(name: str) -> None:
     if entry.builtin:
         raise ValueError(f"{name!r} is built in and cannot be unregistered")
     del _REGISTRY[name]
+    _announce()
 
 
 def get(name: str) -> Entry:
