@@ -1,0 +1,165 @@
+"""The Lab's controls: what they say, which values they accept, and what follows
+the registry (issue 9)."""
+from __future__ import annotations
+
+import gc
+import weakref
+
+import ipywidgets as widgets
+import pytest
+import torch
+from torch.distributions import Normal
+
+import proppo_lab as pl
+from proppo_lab.core import registry
+
+
+def small_rnn(**kw):
+    return pl.systems.ChaoticRNN(beta=2.4, steps=6, particles=32, **kw)
+
+
+@pytest.fixture
+def lab():
+    lab = pl.Lab(small_rnn(), plan={"state": "TP"}, iterations=3)
+    yield lab
+    lab.stop()
+    lab.runner.join(10)
+
+
+def _widgets(box):
+    for child in getattr(box, "children", ()):
+        yield child
+        yield from _widgets(child)
+
+
+def test_every_control_says_what_it_is(lab):
+    inputs = [w for w in _widgets(lab.controls)
+              if isinstance(w, (widgets.Button, widgets.IntText, widgets.FloatText,
+                                widgets.Text, widgets.Dropdown, widgets.IntProgress,
+                                widgets.ToggleButton, widgets.Textarea))]
+    assert len(inputs) >= 15
+    for w in inputs:
+        assert w.tooltip, f"{type(w).__name__} {getattr(w, 'description', '')!r} has no tooltip"
+    assert lab.lr.description == "learning rate" and "gradient" in lab.lr.tooltip
+
+
+def test_progress_shows_count_time_and_eta(lab):
+    lab.run(4, wait=True)
+    assert lab.progress.value == 4
+    assert lab.controls.progress_text.value.startswith("4/4 · ")
+    assert lab.controls.progress_text.value.endswith(" s")
+
+
+@pytest.mark.parametrize("value", [0, -7])
+def test_out_of_range_iterations_show_an_inline_error_and_are_not_used(lab, value):
+    lab.iterations.value = value
+    assert lab.iterations.value == value                  # not clamped
+    assert "at least 1" in lab.controls.fields["iterations"].error.value
+    lab.run_button.click()
+    assert not lab.running and lab.rows == []
+    assert "iterations: at least 1" in lab.banner.value
+    with pytest.raises(ValueError, match="at least 1"):
+        lab.run()
+    lab.iterations.value = 2
+    assert lab.controls.fields["iterations"].error.value == ""
+
+
+def test_a_negative_learning_rate_is_refused(lab):
+    lab.lr.value = -0.5
+    assert "≥ 0" in lab.controls.fields["lr"].error.value
+    with pytest.raises(ValueError, match="learning rate"):
+        lab.run(1)
+    assert lab.rows == [] and not lab.running
+
+
+def test_compare_is_a_row_of_toggles_of_plans_that_serve_the_program(lab):
+    toggles = lab.controls.compare_toggles
+    assert list(toggles)[:1] == ["current"]
+    assert {"RP", "LR", "TP", "GR"} <= set(toggles)
+    assert "Backprop" not in toggles and "Skip" not in toggles     # forward-only
+    assert lab.controls.chosen_plans() == ["RP", "LR", "TP"]
+    toggles["LR"].value = False
+    toggles["current"].value = True
+    assert lab.controls.chosen_plans() == ["current", "RP", "TP"]
+    lab.compare(iterations=2, wait=True)
+    assert [t.name for t in lab.plots.variance.data] == ["current · beta", "RP · beta",
+                                                          "TP · beta"]
+
+
+def test_a_propagator_registered_after_the_lab_reaches_its_palette_and_compare(lab):
+    assert "LateLR" not in [c["name"] for c in lab.graph.catalogue]
+    lab.controls.compare_toggles["LR"].value = False
+
+    @pl.register("LateLR", colour="#123456", kinds=("sample",))
+    def late_lr(**options):
+        return pl.propagators.LR(**options)
+
+    try:
+        assert "LateLR" in [c["name"] for c in lab.graph.catalogue]
+        assert "LateLR" in lab.controls.compare_toggles
+        assert lab.controls.chosen_plans() == ["RP", "TP"]     # the choice survives
+        lab.assign("state", "LateLR")
+        assert 'fillcolor="#123456"' in lab.graph.dot
+
+        @pl.register("LateLR", colour="#654321", kinds=("sample",), replace=True)
+        def late_lr2(**options):
+            return pl.propagators.LR(**options)
+
+        entry = next(c for c in lab.graph.catalogue if c["name"] == "LateLR")
+        assert entry["colour"] == "#654321" and 'fillcolor="#654321"' in lab.graph.dot
+        lab.assign("state", "TP")
+    finally:
+        pl.unregister("LateLR")
+    assert "LateLR" not in [c["name"] for c in lab.graph.catalogue]
+    assert "LateLR" not in lab.controls.compare_toggles
+
+
+def test_registry_listeners_are_held_weakly_and_can_unsubscribe():
+    heard = []
+
+    class Listener:
+        def changed(self):
+            heard.append("changed")
+
+    kept, dropped = Listener(), Listener()
+    unsubscribe = registry.subscribe(kept.changed)
+    registry.subscribe(dropped.changed)
+    before = len(registry._LISTENERS)
+    del dropped
+    gc.collect()
+    pl.register("Transient", kinds=("sample",))(lambda **o: pl.propagators.LR(**o))
+    assert heard == ["changed"] and len(registry._LISTENERS) == before - 1
+    unsubscribe()
+    pl.unregister("Transient")
+    assert heard == ["changed"]
+    # a Lab subscribes the same way: nothing in the registry holds it strongly
+    lab = pl.Lab(small_rnn())
+    assert all(isinstance(ref, weakref.ref) for ref in registry._LISTENERS)
+    assert any(ref() == lab._registry_changed for ref in registry._LISTENERS)
+
+
+def test_a_function_program_shows_the_particles_it_draws():
+    mu = torch.tensor(0.5, requires_grad=True)
+
+    def program(pm):
+        x = pm.sample("x", Normal(mu.expand(256), 1.0))
+        pm.loss("cost", x ** 2)
+
+    lab = pl.Lab(program, params={"mu": mu})
+    assert lab.particles.value == 256 and lab.particles.disabled
+    assert "set by the program" in lab.controls.fields["particles"].error.value
+    lab.run(1, wait=True)
+    assert lab.particles.disabled
+
+
+def test_a_function_programs_particles_default_is_editable():
+    mu = torch.tensor(0.5, requires_grad=True)
+
+    def program(pm, particles=128):
+        x = pm.sample("x", Normal(mu.expand(particles), 1.0))
+        pm.loss("cost", x ** 2)
+
+    lab = pl.Lab(program, params={"mu": mu})
+    assert lab.particles.value == 128 and not lab.particles.disabled
+    lab.particles.value = 64
+    assert lab.graph.graph["nodes"][1]["shape"] == [64]
