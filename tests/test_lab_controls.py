@@ -12,6 +12,7 @@ from torch.distributions import Normal
 
 import proppo_lab as pl
 from proppo_lab.core import registry
+from proppo_lab.lab import protocol
 
 
 def small_rnn(**kw):
@@ -216,3 +217,50 @@ def test_saving_a_plan_to_an_unwritable_path_names_the_path(lab, tmp_path):
     lab.save_button.click()
     assert "cannot write plan file" in lab.banner.value and "such" in lab.banner.value
     assert "FileNotFoundError" not in lab.banner.value
+
+
+# -- the graph widget's side of forms, banners and tooltips ------------------------------
+
+def _node(lab, node_id):
+    return next(n for n in lab.graph.graph["nodes"] if n["id"] == node_id)
+
+
+def test_the_graph_json_carries_the_plan_after_every_kind_of_change(lab, tmp_path):
+    sent = []
+    lab.graph.observe(lambda ch: sent.append(_node(lab, "site:state")), "graph")
+    lab.assign("state", "LR", {"baseline": "ema"})                      # Python API
+    assert sent[-1]["propagator"] == "LR" and sent[-1]["options"] == {"baseline": "ema"}
+    path = lab.save_plan(tmp_path / "plan.json")
+    lab.graph.handle_message({"action": "assign", "site": "state", "instance": None,
+                              "propagator": "RP", "options": {}})        # a click
+    assert sent[-1]["propagator"] == "RP" and sent[-1]["options"] == {}
+    lab.load_plan(path)                                                  # Load
+    assert sent[-1]["propagator"] == "LR" and sent[-1]["options"] == {"baseline": "ema"}
+    lab.set_plan({"state": {"propagator": "TP"}})
+    assert sent[-1]["propagator"] == "TP" and sent[-1]["options"] == {}
+    assert lab.graph.plan == lab.plan.to_dict()
+
+
+def test_dismissing_the_banner_clears_the_kernels_error(lab):
+    lab.show_error(pl.PlanError("something went wrong"))
+    lab.graph.show_error("something went wrong")
+    assert lab.graph.error and lab.banner.value
+    assert lab.graph.handle_message({"action": "dismiss"})
+    assert lab.graph.error == {}
+    with pytest.raises(protocol.ProtocolError, match="unexpected 'extra'"):
+        protocol.parse({"action": "dismiss", "extra": 1})
+    # the Lab hears the same message and closes its own banner
+    lab.graph._handle_custom_msg({"action": "dismiss"}, [])
+    assert lab.banner.value == ""
+
+
+def test_edge_tooltips_name_nodes_not_ids():
+    graph = pl.trace.capture(pl.systems.ChaoticRNN(steps=6, particles=8))
+    rolled = {e["id"]: e["label"] for e in graph.to_json(view="rolled")["edges"]}
+    assert rolled["param:beta->site:state"] == "beta → state (all 6 steps)"
+    assert rolled["site:state->site:state"] == "state → state (×5)"
+    unrolled = {e["id"]: e["label"] for e in graph.to_json(view="unrolled")["edges"]}
+    assert unrolled["site:state#0->site:state#1"] == "state[0] → state[1]"
+    dot = graph.to_dot(view="unrolled")
+    assert 'tooltip="beta → state (all 6 steps)"' in dot
+    assert "param:beta →" not in dot and "site:state →" not in dot

@@ -72,6 +72,9 @@ class Lab(widgets.VBox):
         self.graph = GraphWidget(self.graph_source, view=view, editor=self.editor)
         self._build_controls(iterations, seed, lr)
         self._unsubscribe = registry.subscribe(self._registry_changed)  # held weakly
+        # closing the graph's error banner closes the Lab's too (the graph forgets its own)
+        self.graph.on_msg(lambda _w, content, _b=None: content == {"action": "dismiss"}
+                          and self._guard(self.clear_error))
         super().__init__([self.banner, widgets.HBox([self.graph, self.controls],
                                                     layout=widgets.Layout(width="100%")),
                           self.status, self.plot_grid])

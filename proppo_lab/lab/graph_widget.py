@@ -253,6 +253,8 @@ class GraphWidget(widgets.DOMWidget):
             self.selected = action.node
         elif isinstance(action, protocol.View):
             self._set_view(action.view)
+        elif isinstance(action, protocol.Dismiss):
+            self.clear_error()
         elif isinstance(action, protocol.Clear):
             self.editor.clear(action.site, action.instance)
         else:
