@@ -264,3 +264,43 @@ def test_edge_tooltips_name_nodes_not_ids():
     dot = graph.to_dot(view="unrolled")
     assert 'tooltip="beta → state (all 6 steps)"' in dot
     assert "param:beta →" not in dot and "site:state →" not in dot
+
+
+# -- plots ---------------------------------------------------------------------------------
+
+def test_log_axes_label_decades_as_powers_of_ten_and_never_crowd():
+    from proppo_lab.trace.figures import log_axis
+    wide = log_axis([1e-5, 3e-2, 1e20])
+    assert wide["dtick"] == 1 and wide["exponentformat"] == "power"
+    assert wide["showexponent"] == "all"
+    narrow = log_axis([0.3, 0.35, 0.6])            # inside a decade: plain numbers
+    assert narrow["tickformat"] == ".2~g" and "dtick" not in narrow
+    lab_axis = pl.Lab(small_rnn()).plots.variance.layout.yaxis
+    assert lab_axis.type == "log" and lab_axis.exponentformat == "power"
+    assert lab_axis.nticks == 6 and lab_axis.minor.ticks == "outside"
+
+
+def test_sweep_figure_uses_one_number_format_on_its_log_axis():
+    result = pl.trace.sweep(lambda beta: pl.systems.ChaoticRNN(beta=beta, steps=4,
+                                                               particles=16),
+                            over={"beta": [0.5, 3.0]}, plans={"RP": "RP", "LR": "LR"},
+                            iterations=4, progress=False)
+    fig = pl.trace.figures.sweep_figure(result)
+    axis = fig.layout.yaxis
+    assert axis.type == "log" and axis.exponentformat in ("power", "none")
+    assert axis.exponentformat != "B" and axis.minor.ticks == "outside"
+
+
+def test_the_message_plot_draws_lines_for_a_program_without_loops():
+    mu = torch.tensor(0.5, requires_grad=True)
+
+    def program(pm, particles):
+        x = pm.sample("x", Normal(mu.expand(particles), 1.0))
+        pm.loss("cost", x ** 2)
+
+    lab = pl.Lab(program, params={"mu": mu}, particles=64, plan={"x": "LR"}, refresh=0.0)
+    lab.run(5, wait=True)
+    messages = lab.plots.messages
+    assert messages.layout.xaxis.title.text == "iteration"
+    assert len(messages.data) == 1 and len(messages.data[0].x) >= 2   # a line, not a dot
+    assert "lines" in messages.data[0].mode
