@@ -9,7 +9,8 @@ working meanwhile. Everything that can go wrong in a run (a propagator raising,
 a non-finite message) is shown in the banner and on the graph; the kernel
 survives and the run can be started again.
 
-This module lays the Lab out and wires its controls. The plan lives in a
+This module lays the Lab out and wires its controls (made and checked in
+:mod:`.controls`) to what they do. The plan lives in a
 :class:`~.plan_editor.PlanEditor` (``lab.editor``), runs in :mod:`.session`,
 plan files and scripts in :mod:`.script`, function programs in :mod:`.program`.
 """
