@@ -129,7 +129,7 @@ class Lab(widgets.VBox):
         return particle_count(self.graph_source), "set by the program"
 
     def _compare_choices(self) -> list[str]:
-        """"current" and every registered propagator that can serve all sample nodes."""
+        """'current' and every registered propagator that can serve the sample nodes."""
         kinds = {self.editor.kind(site) for site in self.editor.sites}
         return ["current"] + [e.name for e in registry.entries()
                               if "sample" in e.kinds and "sample" in kinds]
