@@ -217,8 +217,11 @@ def test_particles_control_rebuilds_the_graph(lab):
     lab.particles.value = 32
     assert lab.program.particles == 32
     assert lab.graph.graph["nodes"][1]["shape"] == [32, 2]
-    lab.particles.value = 1            # the control's bound clamps it
-    assert lab.particles.value == 2 and lab.program.particles == 2
+    lab.particles.value = 1            # out of range: an inline error, the value is not used
+    assert lab.particles.value == 1 and lab.program.particles == 32
+    assert "at least 2" in lab.controls.fields["particles"].error.value
+    lab.particles.value = 16
+    assert lab.program.particles == 16 and lab.controls.fields["particles"].error.value == ""
     lab.program.particles = None       # a program without the setting: refused, shown
     lab._guard(lab._set_particles, 8)
     assert "no &#x27;particles&#x27; setting" in lab.banner.value

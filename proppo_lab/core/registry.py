@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import inspect
 import re
+import warnings
+import weakref
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
@@ -60,6 +62,41 @@ def _load_builtins() -> None:
         from .. import propagators  # noqa: F401  (registers as it imports)
 
 
+#: weak references to the callbacks told of every change (see :func:`subscribe`)
+_LISTENERS: list[weakref.ref] = []
+
+
+def subscribe(callback: Callable[[], Any]) -> Callable[[], None]:
+    """Call ``callback()`` after every :func:`register` and :func:`unregister`.
+
+    Returns a function that unsubscribes. The callback is held weakly (a bound
+    method through :class:`weakref.WeakMethod`), so a displayed Lab listening
+    here can still be garbage-collected; its subscription then lapses.
+    """
+    ref = (weakref.WeakMethod(callback) if inspect.ismethod(callback)
+           else weakref.ref(callback))
+    _LISTENERS.append(ref)
+
+    def unsubscribe() -> None:
+        if ref in _LISTENERS:
+            _LISTENERS.remove(ref)
+
+    return unsubscribe
+
+
+def _announce() -> None:
+    for ref in list(_LISTENERS):
+        callback = ref()
+        if callback is None:
+            _LISTENERS.remove(ref)
+            continue
+        try:
+            callback()
+        except Exception as err:  # noqa: BLE001 - a broken listener must not undo a register
+            warnings.warn(f"a registry listener failed: {type(err).__name__}: {err}",
+                          stacklevel=3)
+
+
 def register(name: str, *, display: str | None = None, colour: str = "#888888",
              doc: str | None = None, options: Mapping[str, Option] | None = None,
              kinds: tuple[str, ...] = ("sample",), replace: bool = False,
@@ -100,6 +137,7 @@ def register(name: str, *, display: str | None = None, colour: str = "#888888",
         _REGISTRY[name] = Entry(name=name, display=display or name, colour=colour.lower(),
                                 doc=text, options=schema, kinds=tuple(kinds),
                                 factory=factory, builtin=_builtin)
+        _announce()
         return factory
 
     return decorate
@@ -114,6 +152,7 @@ def unregister(name: str) -> None:
     if entry.builtin:
         raise ValueError(f"{name!r} is built in and cannot be unregistered")
     del _REGISTRY[name]
+    _announce()
 
 
 def get(name: str) -> Entry:

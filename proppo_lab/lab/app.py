@@ -9,7 +9,8 @@ working meanwhile. Everything that can go wrong in a run (a propagator raising,
 a non-finite message) is shown in the banner and on the graph; the kernel
 survives and the run can be started again.
 
-This module lays the Lab out and wires its controls. The plan lives in a
+This module lays the Lab out and wires its controls (made and checked in
+:mod:`.controls`) to what they do. The plan lives in a
 :class:`~.plan_editor.PlanEditor` (``lab.editor``), runs in :mod:`.session`,
 plan files and scripts in :mod:`.script`, function programs in :mod:`.program`.
 """
@@ -32,8 +33,9 @@ from . import script
 from .devices import list_devices
 from .graph_widget import GraphWidget
 from .plan_editor import PlanEditor
+from .controls import Controls
 from .plots import LivePlots
-from .program import as_program
+from .program import as_program, particle_count
 from .runner import Runner
 from .session import Session, run_sessions
 
@@ -70,6 +72,10 @@ class Lab(widgets.VBox):
         self.editor = PlanEditor.for_source(self.graph_source, plan)
         self.graph = GraphWidget(self.graph_source, view=view, editor=self.editor)
         self._build_controls(iterations, seed, lr)
+        self._unsubscribe = registry.subscribe(self._registry_changed)  # held weakly
+        # closing the graph's error banner closes the Lab's too (the graph forgets its own)
+        self.graph.on_msg(lambda _w, content, _b=None: content == {"action": "dismiss"}
+                          and self._guard(self.clear_error))
         super().__init__([self.banner, widgets.HBox([self.graph, self.controls],
                                                     layout=widgets.Layout(width="100%")),
                           self.status, self.plot_grid])
@@ -84,63 +90,30 @@ class Lab(widgets.VBox):
             bundle.update(self.graph.snapshot_bundle(self.model_id))
         return bundle
 
-    # -- layout -------------------------------------------------------------
+    # -- controls -----------------------------------------------------------
     def _build_controls(self, iterations: int, seed: int, lr: float) -> None:
-        def button(text, icon, style, cls, handler, tip):
-            b = widgets.Button(description=text, icon=icon, button_style=style, tooltip=tip,
-                               layout=widgets.Layout(width="auto"))
-            b.add_class(cls)
-            b.on_click(lambda _: self._guard(handler))
-            return b
-
-        self.run_button = button("Run", "play", "success", "pl-run", self.run,
-                                 "run propagation for the given number of iterations")
-        self.stop_button = button("Stop", "stop", "danger", "pl-stop", self.stop,
-                                  "stop after the current iteration")
-        self.step_button = button("Step", "step-forward", "", "pl-step", self.step,
-                                  "run one iteration")
-        self.iterations = widgets.BoundedIntText(value=iterations, min=1, max=1_000_000,
-                                                 description="iterations")
-        self.seed = widgets.IntText(value=seed, description="seed")
-        has_particles = getattr(self.program, "particles", None) is not None
-        self.particles = widgets.BoundedIntText(
-            value=int(getattr(self.program, "particles", 0) or 2), min=2, max=10_000_000,
-            description="particles", disabled=not has_particles)
-        self.particles.observe(lambda ch: self._guard(self._set_particles, ch["new"]), "value")
-        self.device = widgets.Dropdown(options=list_devices(), value=str(self.program.device)
-                                       if str(self.program.device) in dict(list_devices()).values()
-                                       else "cpu", description="device")
-        self.device.observe(lambda ch: self._guard(self._set_device, ch["new"]), "value")
-        self.lr = widgets.BoundedFloatText(value=lr, min=0.0, max=100.0, step=0.01,
-                                           description="step size",
-                                           tooltip="gradient-descent step on the parameters "
-                                                   "after each iteration; 0 only estimates")
-        choices = ["current"] + [e.name for e in registry.entries() if "sample" in e.kinds]
-        self.compare_plans = widgets.SelectMultiple(
-            options=choices, value=[c for c in ("RP", "LR", "TP") if c in choices],
-            description="compare", rows=4)
-        self.compare_button = button("Compare", "bar-chart", "info", "pl-compare",
-                                     self.compare, "run each chosen plan in turn, same seeds")
-        self.plan_path = widgets.Text(value="plan.json", description="plan file")
-        self.save_button = button("Save", "save", "", "pl-save-plan",
-                                  lambda: self.save_plan(self.plan_path.value), "save the plan")
-        self.load_button = button("Load", "folder-open", "", "pl-load-plan",
-                                  lambda: self.load_plan(self.plan_path.value), "load a plan")
-        self.code = widgets.Textarea(layout=widgets.Layout(width="100%", height="140px"),
-                                     placeholder="'As Python' writes a script here")
-        self.code_button = button("As Python", "code", "", "pl-as-python",
-                                  lambda: setattr(self.code, "value", self.to_python()),
-                                  "a script that reproduces this set-up")
-        self.progress = widgets.IntProgress(value=0, min=0, max=1, description="",
-                                            layout=widgets.Layout(width="100%"))
-        self.controls = widgets.VBox(
-            [widgets.HBox([self.run_button, self.stop_button, self.step_button]),
-             self.iterations, self.particles, self.seed, self.device, self.lr,
-             self.compare_plans, self.compare_button,
-             self.plan_path, widgets.HBox([self.save_button, self.load_button, self.code_button]),
-             self.code, self.progress],
-            layout=widgets.Layout(width="340px", min_width="300px"))
-        self.controls.add_class("pl-controls")
+        devices = list_devices()
+        device = str(self.program.device)
+        shown, note = self._particles_shown()
+        self.controls = Controls(
+            iterations=iterations, seed=seed, lr=lr, particles=shown, particles_note=note,
+            device=device if device in dict(devices).values() else "cpu", devices=devices,
+            compare=self._compare_choices(),
+            compare_default=("RP", "LR", "TP"))
+        c = self.controls
+        # the widgets stay reachable as lab.iterations, lab.run_button ... (scripts drive them)
+        for name in ("run_button", "stop_button", "step_button", "iterations", "particles",
+                     "seed", "device", "lr", "compare_button", "plan_path", "save_button",
+                     "load_button", "code", "code_button", "progress"):
+            setattr(self, name, getattr(c, name))
+        for b, handler in ((c.run_button, self.run), (c.stop_button, self.stop),
+                           (c.step_button, self.step), (c.compare_button, self.compare),
+                           (c.save_button, lambda: self.save_plan(c.plan_path.value)),
+                           (c.load_button, lambda: self.load_plan(c.plan_path.value)),
+                           (c.code_button, lambda: setattr(c.code, "value", self.to_python()))):
+            b.on_click(lambda _, handler=handler: self._guard(handler))
+        c.particles.observe(lambda ch: self._guard(self._particles_typed, ch["new"]), "value")
+        c.device.observe(lambda ch: self._guard(self._set_device, ch["new"]), "value")
         self.banner = widgets.HTML("")
         self.banner.add_class("pl-banner")
         self.status = widgets.HTML("ready")
@@ -149,12 +122,25 @@ class Lab(widgets.VBox):
             grid_template_columns="repeat(auto-fill, minmax(470px, 1fr))", width="100%"))
         self._set_running(False)
 
+    def _particles_shown(self) -> tuple[int | None, str | None]:
+        """The particles field's value, and why it cannot be edited (None: it can)."""
+        if getattr(self.program, "particles", None) is not None:
+            return int(self.program.particles), None
+        return particle_count(self.graph_source), "set by the program"
+
+    def _compare_choices(self) -> list[str]:
+        """'current' and every registered propagator that can serve the sample nodes."""
+        kinds = {self.editor.kind(site) for site in self.editor.sites}
+        return ["current"] + [e.name for e in registry.entries()
+                              if "sample" in e.kinds and "sample" in kinds]
+
+    def _registry_changed(self) -> None:
+        """A propagator was registered or removed: refresh the compare toggles (the
+        graph widget refreshes its palette and legend itself)."""
+        self.controls.set_compare_choices(self._compare_choices())
+
     def _set_running(self, running: bool) -> None:
-        self.run_button.disabled = self.step_button.disabled = running
-        self.compare_button.disabled = running
-        self.stop_button.disabled = not running
-        self.device.disabled = running
-        self.particles.disabled = running or getattr(self.program, "particles", None) is None
+        self.controls.set_running(running, getattr(self.program, "particles", None) is not None)
 
     # -- errors -------------------------------------------------------------
     def _guard(self, fn: Callable, *args) -> None:
@@ -203,8 +189,9 @@ class Lab(widgets.VBox):
 
     def to_python(self) -> str:
         """A script that reproduces the current set-up outside Jupyter."""
-        return script.script(self.program, self.plan, self.default, self.iterations.value,
-                             self.seed.value, self.lr.value)
+        c = self.controls
+        return script.script(self.program, self.plan, self.default, c.value("iterations"),
+                             int(c.seed.value), c.value("lr"))
 
     # -- program settings ---------------------------------------------------
     def _set_particles(self, n: int) -> None:
@@ -217,6 +204,11 @@ class Lab(widgets.VBox):
         self.program.particles = int(n)
         if hasattr(self, "graph"):
             self._recapture()
+
+    def _particles_typed(self, n: int) -> None:
+        # an out-of-range number shows its inline error and is not used
+        if self.controls.problem("particles") is None and n != self.program.particles:
+            self._set_particles(n)
 
     def _set_device(self, device: str) -> None:
         if self.runner.running:
@@ -233,7 +225,7 @@ class Lab(widgets.VBox):
     def run(self, iterations: int | None = None, wait: bool = False) -> None:
         """A fresh run of ``iterations`` (default: the control's value) under the
         current plan; the plots start over."""
-        n = int(iterations if iterations is not None else self.iterations.value)
+        n = self._iterations(iterations)
         self._start([self._session("current", self.plan, self.default)], n, live_plan=True)
         if wait:
             self.wait()
@@ -254,13 +246,13 @@ class Lab(widgets.VBox):
 
         A name means "every sample node uses it"; "current" is the graph's plan.
         """
-        names = list(plans if plans is not None else self.compare_plans.value)
+        names = list(plans if plans is not None else self.controls.chosen_plans())
         if not names:
             raise ValueError("choose at least one plan to compare")
         sessions = [self._session("current", self.plan, self.default) if name == "current"
                     else self._session(name, *plan_and_default(name, self.default))
                     for name in names]
-        n = int(iterations if iterations is not None else self.iterations.value)
+        n = self._iterations(iterations)
         self._start(sessions, n, live_plan=False)
         if wait:
             self.wait()
@@ -280,6 +272,14 @@ class Lab(widgets.VBox):
     def running(self) -> bool:
         return self.runner.running
 
+    def _iterations(self, given: int | None) -> int:
+        """The iterations to run: ``given``, else the field's (ValueError when < 1)."""
+        if given is None:
+            return int(self.controls.value("iterations"))
+        if int(given) < 1:
+            raise ValueError(f"iterations: at least 1, got {given}")
+        return int(given)
+
     def _session(self, label: str, plan: Plan, default: str) -> Session:
         pm = PropagationManager(plan=plan, default=default, sites=self.graph_source.sites)
         return Session(label, pm, self.graph_source)
@@ -288,6 +288,7 @@ class Lab(widgets.VBox):
                fresh: bool = True) -> None:
         if self.runner.running:
             raise RuntimeError("a run is already in progress; press Stop first")
+        seed, lr = int(self.controls.seed.value), float(self.controls.value("lr"))
         self.clear_error()
         if fresh:
             for old in self._sessions:
@@ -295,12 +296,10 @@ class Lab(widgets.VBox):
             self._sessions = sessions
             self.rows = []
             self.plots.reset()
-        self.progress.max = max(1, iterations * len(sessions))
-        self.progress.value = 0
+        self.controls.start_progress(iterations * len(sessions))
         self._set_running(True)
         self.status.value = "running…"
         plan = (lambda: self.editor.plan) if live_plan else None
-        seed, lr = int(self.seed.value), float(self.lr.value)
         self.runner.start(lambda stopping: run_sessions(
             sessions, iterations, self.program, seed=seed, lr=lr, refresh=self.refresh,
             live_plan=plan, record=self.rows.append, publish=self._publish, stopping=stopping))
@@ -314,7 +313,7 @@ class Lab(widgets.VBox):
             if site is not None:
                 session.show_latest_pass(self.plots, site)
             self.graph.set_flows(session.recorder.flows(self.graph.view))
-        self.progress.value = min(progress, self.progress.max)
+        self.controls.show_progress(progress)
         self.status.value = session.status_line()
 
     def _inspected_site(self) -> str | None:

@@ -114,6 +114,8 @@ class GraphWidget(widgets.DOMWidget):
                          plan=editor.plan.to_dict(), view=view, **kwargs)
         self._rendering = False
         self._render()
+        if catalogue is None:   # the live registry's palette: follow its changes
+            self._unsubscribe = registry.subscribe(self._registry_changed)
         editor.on_change(self._redraw_for_plan)
         self.on_msg(self._on_frontend_msg)
 
@@ -251,6 +253,8 @@ class GraphWidget(widgets.DOMWidget):
             self.selected = action.node
         elif isinstance(action, protocol.View):
             self._set_view(action.view)
+        elif isinstance(action, protocol.Dismiss):
+            self.clear_error()
         elif isinstance(action, protocol.Clear):
             self.editor.clear(action.site, action.instance)
         else:
@@ -295,6 +299,12 @@ class GraphWidget(widgets.DOMWidget):
             except Exception as err:  # noqa: BLE001 - shown, not raised
                 log.exception("graph widget: on_plan_change callback failed")
                 self.error = _error(f"on_plan_change callback failed: {type(err).__name__}: {err}")
+
+    def _registry_changed(self) -> None:
+        """A propagator was registered or removed: new palette, and a redraw (a
+        re-registered propagator may have a new colour in the graph and legend)."""
+        self.catalogue = registry.catalogue()
+        self._render()
 
     def _render(self) -> None:
         """Recompute graph JSON and DOT from the source for the current plan and view."""

@@ -15,6 +15,7 @@ from typing import Iterable, Sequence
 import plotly.graph_objects as go
 
 from ..contracts import SERIES_PALETTE
+from ..trace.figures import LOG_AXIS
 
 
 def _figure(title: str, x: str, y: str, log_y: bool = False) -> go.FigureWidget:
@@ -23,7 +24,7 @@ def _figure(title: str, x: str, y: str, log_y: bool = False) -> go.FigureWidget:
                       margin=dict(l=60, r=10, t=40, b=40), xaxis_title=x, yaxis_title=y,
                       legend=dict(font=dict(size=10)), template="plotly_white")
     if log_y:
-        fig.update_yaxes(type="log", exponentformat="power")
+        fig.update_yaxes(**LOG_AXIS)
     return fig
 
 
@@ -39,9 +40,9 @@ class LivePlots:
         self.variance = _figure("Running variance of the estimate", "iteration",
                                 "variance (log)", log_y=True)
         self.loss = _figure("Loss (mean cost)", "iteration", "loss")
-        self.messages = _figure("Gradient message norm per instance", "instance",
+        self.messages = _figure("Gradient message norm (latest pass)", "instance",
                                 "norm (log)", log_y=True)
-        self.weights = _figure("TP weight on RP per instance", "instance", "weight")
+        self.weights = _figure("TP weight on RP (latest pass)", "instance", "weight")
         self.weights.update_yaxes(range=[-0.05, 1.05])
         self.figures = (self.gradient, self.variance, self.loss, self.messages, self.weights)
         self.added = 0
@@ -49,6 +50,7 @@ class LivePlots:
     def reset(self) -> None:
         for fig in self.figures:
             fig.data = ()
+            fig.layout.annotations = ()
         self.added = 0
 
     def _trace(self, fig: go.FigureWidget, name: str, mode: str = "lines") -> go.Scatter:
@@ -64,6 +66,25 @@ class LivePlots:
                    mode: str = "lines") -> None:
         trace = self._trace(fig, name, mode)
         trace.x, trace.y = list(x), _finite(y)
+
+    def show_pass(self, fig: go.FigureWidget, name: str, instances: Sequence,
+                  y: Sequence, iteration: int) -> None:
+        """One pass's per-instance values; a single instance is a point over iterations
+        (a line drawn as the run goes), since one point per pass would draw no line."""
+        if len(instances) == 1:
+            fig.layout.xaxis.title.text = "iteration"
+            self.extend(fig, name, [iteration], y, mode="lines+markers")
+        else:
+            fig.layout.xaxis.title.text = "instance"
+            self.set_series(fig, name, instances, y, mode="lines+markers")
+        fig.layout.annotations = ()
+
+    def note(self, fig: go.FigureWidget, text: str) -> None:
+        """Say in an empty plot why it is empty."""
+        if not fig.data:
+            fig.layout.annotations = (dict(text=text, showarrow=False, xref="paper",
+                                           yref="paper", x=0.5, y=0.5,
+                                           font=dict(size=12, color="#666666")),)
 
     def extend(self, fig: go.FigureWidget, name: str, x: Sequence, y: Sequence,
                mode: str = "lines") -> None:

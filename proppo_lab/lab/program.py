@@ -21,7 +21,10 @@ class FunctionProgram(System):
                  particles: int | None = None):
         super().__init__(params or {})
         self.fn = fn
-        self.takes_particles = "particles" in inspect.signature(fn).parameters
+        arg = inspect.signature(fn).parameters.get("particles")
+        self.takes_particles = arg is not None
+        if particles is None and arg is not None and isinstance(arg.default, int):
+            particles = arg.default     # program(pm, particles=256): the Lab can change it
         self.particles = particles
         self.sites = ()
 
@@ -41,3 +44,12 @@ def as_program(program, params: Mapping[str, torch.Tensor] | None = None,
                particles: int | None = None) -> System:
     """``program`` itself when it is a System, else the function wrapped."""
     return program if isinstance(program, System) else FunctionProgram(program, params, particles)
+
+
+def particle_count(graph) -> int | None:
+    """How many particles a captured program draws: the leading dimension of its
+    first sample node (None when it has no sample node with a shape)."""
+    for inst in getattr(graph, "instances", ()):
+        if inst.kind == "sample" and inst.shape:
+            return int(inst.shape[0])
+    return None

@@ -14,10 +14,11 @@ Messages (``widget.send(...)`` in TypeScript)::
     {"action": "clear",  "site": <site>, "instance": <int >= 0 | null>}
     {"action": "view",   "view": "rolled" | "unrolled"}
     {"action": "svg",    "svg": <the rendered <svg> markup, at most 5 MB>}
+    {"action": "dismiss"}                 (the person closed the error banner)
 
 Each message must carry exactly these keys, and becomes one small frozen
 dataclass (:class:`Select`, :class:`Assign`, :class:`Clear`, :class:`View`,
-:class:`Svg`). Sites, propagator names, node kinds and option values are then
+:class:`Svg`, :class:`Dismiss`). Sites, propagator names, node kinds and option values are then
 checked by the plan editor with core's own rules (:meth:`proppo_lab.Plan.assign`
 and :meth:`proppo_lab.Plan.check_sites`, which raise :class:`proppo_lab.PlanError`),
 so the protocol and a plan written by hand obey the same rules.
@@ -47,6 +48,7 @@ SCHEMA: dict[str, dict[str, str]] = {
     "clear": {"site": "site", "instance": "instance"},
     "view": {"view": "view"},
     "svg": {"svg": "svg"},
+    "dismiss": {},
 }
 
 
@@ -111,8 +113,13 @@ class Svg:
     svg: str
 
 
-#: A validated message: one of the five actions.
-Action = Union[Select, Assign, Clear, View, Svg]
+@dataclass(frozen=True)
+class Dismiss:
+    """The person closed the error banner: the kernel forgets the error too."""
+
+
+#: A validated message: one of the six actions.
+Action = Union[Select, Assign, Clear, View, Svg, Dismiss]
 
 
 def _short(value: Any, limit: int = 60) -> str:
@@ -209,6 +216,9 @@ def parse(content: Any, buffers: Any = None) -> Action:
         if not isinstance(view, str) or view not in VIEWS:
             raise ProtocolError(f"view must be 'rolled' or 'unrolled', got {_short(view)}")
         return View(view)
+
+    if action == "dismiss":
+        return Dismiss()
 
     if action == "svg":
         svg = _name(content["svg"], "svg", MAX_SVG, allow_empty=True, too_long="too large")

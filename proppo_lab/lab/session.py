@@ -121,18 +121,22 @@ class Session:
         return True
 
     def show_latest_pass(self, plots: LivePlots, site: str) -> None:
-        """Replace the per-instance plots with the latest recorded pass at ``site``."""
-        label, recorder = self.segment, self.recorder
+        """Show the latest recorded pass at ``site``: one point per instance, or,
+        when the site has one instance per pass (a program without loops), one
+        point per iteration so that the series is a line."""
+        label, recorder, iteration = self.segment, self.recorder, self.done - 1
         with plots.messages.batch_update(), plots.weights.batch_update():
             for kind in ("grad", "backprop"):
                 x, y = recorder.series(site, kind)
                 if x:
-                    plots.set_series(plots.messages, f"{label} · {site} {kind}", x, y)
+                    plots.show_pass(plots.messages, f"{label} · {site} {kind}", x, y, iteration)
                     break
+            else:
+                plots.note(plots.messages, f"no gradient messages recorded at '{site}' yet")
             x, parts = recorder.weight_series(site)
             if x and Pathwise.name in parts:
-                plots.set_series(plots.weights, f"{label} · {site}", x, parts[Pathwise.name],
-                                 mode="lines+markers")
+                plots.show_pass(plots.weights, f"{label} · {site}", x, parts[Pathwise.name],
+                                iteration)
 
     def status_line(self) -> str:
         """HTML: the segment, its iteration count and each parameter's statistics."""

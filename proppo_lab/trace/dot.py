@@ -83,9 +83,13 @@ def to_dot(view_json: Mapping, flows: Mapping | None = None, rankdir: str = "LR"
     for edge in view_json["edges"]:
         if edge["id"] in hidden:
             continue
-        attrs = {"id": edge["id"]}
+        # the hover title names nodes as a person does, never by internal id
+        title = edge.get("label") or edge["id"]
+        attrs = {"id": edge["id"], "tooltip": title}
         if edge["id"] in summary:
-            attrs.update(label=f"all {summary[edge['id']]} steps", style="dashed")
+            attrs.update(label=f"all {summary[edge['id']]} steps", style="dashed",
+                         tooltip=f"{title.split(' → ')[0]} → "
+                                 f"{sites[edge['target']]} (all {summary[edge['id']]} steps)")
         if edge["recurrent"] and edge["source"] == edge["target"]:
             attrs["label"] = f"×{edge['count']}"
         elif edge["count"] > 1 and "label" not in attrs:
@@ -94,7 +98,7 @@ def to_dot(view_json: Mapping, flows: Mapping | None = None, rankdir: str = "LR"
             norm = edge_flows.get(edge["id"], {}).get("norm")
             attrs["penwidth"] = f"{penwidth(norm, lo, hi):.2f}"
             if norm is not None:
-                attrs["tooltip"] = f"{edge['id']}: |message| = {norm:.3g}"
+                attrs["tooltip"] = f"{attrs['tooltip']}: |message| = {norm:.3g}"
         dot.edge(names[edge["source"]], names[edge["target"]], **attrs)
     _legend(dot, view_json["nodes"])
     return dot.source

@@ -16,6 +16,23 @@ from ..core import registry
 from ..propagators.parts import Part
 
 
+#: How a log axis reads when the range of its values is not known in advance (the
+#: Lab's live plots): every label a power of ten (10⁻³ … 10²⁰, never "10B" or
+#: "10µ"), few enough labels not to crowd, unlabelled minor ticks between.
+LOG_AXIS = dict(type="log", exponentformat="power", showexponent="all", nticks=6,
+                minor=dict(ticks="outside", ticklen=3, showgrid=True,
+                           gridcolor="rgba(0,0,0,0.04)"))
+
+
+def log_axis(values=()) -> dict:
+    """Plotly axis settings for a log axis over ``values``: one labelled tick per
+    decade when they span a decade or more, else a few plain numbers (``0.35``)."""
+    finite = [v for v in values if _finite(v) and v > 0]
+    if finite and math.log10(max(finite) / min(finite)) < 1:
+        return dict(LOG_AXIS, nticks=5, tickformat=".2~g", exponentformat="none")
+    return dict(LOG_AXIS, dtick=1) if finite else dict(LOG_AXIS)
+
+
 def _colour(name: str, i: int) -> str | None:
     try:
         return registry.get(name).colour
@@ -27,7 +44,8 @@ def _layout(fig: go.Figure, title: str, x: str, y: str, logy: bool = False) -> g
     fig.update_layout(title=title, xaxis_title=x, yaxis_title=y, template="plotly_white",
                       legend_title_text="", margin=dict(l=60, r=20, t=50, b=50))
     if logy:
-        fig.update_yaxes(type="log")
+        values = [v for trace in fig.data for v in (trace.y or ())]
+        fig.update_yaxes(**log_axis(values))
     return fig
 
 

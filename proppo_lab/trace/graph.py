@@ -51,6 +51,21 @@ def edge_id(source: str, target: str) -> str:
     return f"{source}->{target}"
 
 
+def node_name(node_id: str) -> str:
+    """What a person calls a node: ``beta``, ``state``, ``state[3]`` (not its id)."""
+    name = node_id.split(":", 1)[-1]
+    site, _, instance = name.partition("#")
+    return f"{site}[{instance}]" if instance else site
+
+
+def edge_label(source: str, target: str, count: int = 1) -> str:
+    """An edge's readable title: ``beta → state (all 100 steps)``, ``state → state (×99)``."""
+    label = f"{node_name(source)} → {node_name(target)}"
+    if count > 1:
+        label += (f" (all {count} steps)" if source.startswith("param:") else f" (×{count})")
+    return label
+
+
 @dataclass(frozen=True)
 class Instance:
     """One recorded node: what the program did at one hit of a site."""
@@ -235,14 +250,15 @@ class Graph:
         if view == "unrolled":
             return [{"id": edge_id(s, t), "source": s, "target": t,
                      "recurrent": self._site_of(s) is not None
-                     and self._site_of(s) == self._site_of(t), "count": 1}
+                     and self._site_of(s) == self._site_of(t), "count": 1,
+                     "label": edge_label(s, t)}
                     for s, t in self.instance_edges]
         rolled: dict[tuple[str, str], int] = {}
         for s, t in self.instance_edges:
             key = (self.rolled_id(s), self.rolled_id(t))
             rolled[key] = rolled.get(key, 0) + 1
         return [{"id": edge_id(s, t), "source": s, "target": t, "recurrent": s == t,
-                 "count": n} for (s, t), n in rolled.items()]
+                 "count": n, "label": edge_label(s, t, n)} for (s, t), n in rolled.items()]
 
     def to_json(self, plan=None, view: str = "rolled", default=None) -> dict:
         """The graph coloured by ``plan`` (a dict or Plan; None: the capture's plan).
