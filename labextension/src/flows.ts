@@ -93,7 +93,11 @@ export function edgeTooltip(edge: GraphEdge, flows: Flows): HTMLElement {
   return h(
     'div',
     {},
-    h('div', { class: 'pl-tip-title' }, `${edge.source} → ${edge.target}`),
+    h(
+      'div',
+      { class: 'pl-tip-title' },
+      edge.label ?? `${edge.source} → ${edge.target}`
+    ),
     h(
       'div',
       {},

@@ -93,6 +93,12 @@ export class GraphView extends DOMWidgetView {
     this.listenTo(this.model, 'change:dot change:graph', () =>
       this.scheduleDraw()
     );
+    // A plan change from anywhere (click, Load, Python) re-sends the graph:
+    // the form then shows the selected node's new propagator and options.
+    this.listenTo(this.model, 'change:graph', () => {
+      this.formPropagator = null;
+      this.refreshPanel();
+    });
     this.listenTo(this.model, 'change:error', () => this.onError());
     this.listenTo(this.model, 'change:flows', () => this.onFlows());
     this.listenTo(this.model, 'change:selected', () => {
@@ -194,6 +200,7 @@ export class GraphView extends DOMWidgetView {
       if (nodes) {
         highlightError(nodes, {});
       }
+      this.post({ action: 'dismiss' }); // the kernel clears widget.error (and the Lab's banner)
     });
     if (nodes) {
       if (shownError(error)) {

@@ -33,6 +33,8 @@ export interface GraphEdge {
   target: string;
   recurrent: boolean;
   count: number;
+  /** readable title from the kernel, e.g. "beta → state (all 100 steps)" */
+  label?: string;
 }
 
 export interface GraphJSON {
@@ -107,4 +109,5 @@ export type Message =
     }
   | { action: 'clear'; site: string; instance: number | null }
   | { action: 'view'; view: 'rolled' | 'unrolled' }
-  | { action: 'svg'; svg: string };
+  | { action: 'svg'; svg: string }
+  | { action: 'dismiss' };

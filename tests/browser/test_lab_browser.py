@@ -11,6 +11,9 @@ iterations=20)`` and displays it, then drives the page the way a person does:
 * ``test_bad_option_shows_banner_and_lab_recovers``: an out-of-range option
   through the options form shows the graph's error banner with a readable
   message; the kernel is alive, and a new run works and clears the banner.
+* ``test_dismiss_clears_kernel_error_and_load_updates_the_form``: the banner's
+  dismiss clears ``lab.graph.error`` in the kernel; Load of a plan file updates
+  the open options form.
 
 Waits are on DOM conditions, never on elapsed time (except the ~1 s the long
 run is left running before Stop). Screenshots go to test-artifacts/lab-*.png.
@@ -249,3 +252,38 @@ def test_bad_option_shows_banner_and_lab_recovers(page, lab_server):
     state = probe(page)
     assert state["error"] == {} and state["variance_points"] >= 20
     shot(page, "lab-07-recovered.png")
+
+
+def test_dismiss_clears_kernel_error_and_load_updates_the_form(page, lab_server):
+    open_lab(page, lab_server, "lab_errors.ipynb")
+    select_and_assign(page, "TP")
+    form = page.locator('[data-testid="options-form"]')
+    every = form.locator('[data-testid="option-every"]')
+    banner = page.locator('[data-testid="error-banner"]')
+
+    # Dismissing the banner clears the kernel's error too, not just the page's.
+    every.fill("0")
+    page.locator('[data-testid="apply-options"]').click()
+    banner.wait_for(state="visible")
+    assert "minimum" in probe(page)["error"].get("message", "")
+    page.locator('[data-testid="dismiss-error"]').click()
+    banner.wait_for(state="hidden")
+    page.wait_for_timeout(300)  # the dismiss message's round trip
+    assert probe(page)["error"] == {}
+
+    # Load a plan file that sets every=3: the open options form shows it.
+    run_cell(page, 2)
+    page.locator(".jp-Notebook .jp-Cell").nth(2).locator(".jp-OutputArea-output").filter(
+        has_text="WROTE=yes").wait_for(timeout=30_000)
+    path = page.locator(".pl-controls .widget-text").filter(
+        has=page.locator("label", has_text=re.compile(r"^\s*plan file\s*$"))).locator("input")
+    path.fill("loaded_plan.json")
+    path.press("Enter")
+    page.wait_for_timeout(200)  # let the value sync before Load reads it
+    page.locator(".pl-lab .pl-load-plan").click()
+    page.wait_for_function(
+        """() => { const i = document.querySelector(
+                     '[data-testid="options-form"] [data-testid="option-every"]');
+                   return i && i.value === '3'; }""", timeout=30_000)
+    assert probe(page)["plan"] == {"state": {"propagator": "TP", "options": {"every": 3}}}
+    shot(page, "lab-08-loaded-plan-form.png")
