@@ -87,6 +87,18 @@ def test_compare_is_a_row_of_toggles_of_plans_that_serve_the_program(lab):
                                                           "TP · beta"]
 
 
+def test_saved_and_loaded_plans_can_be_compared(lab, tmp_path):
+    lab.assign("state", "LR")
+    lab.save_plan(tmp_path / "lr.json")
+    lab.assign("state", "RP")
+    assert list(lab.controls.compare_toggles)[:2] == ["current", "lr.json"]
+    lab.compare(["lr.json", "current"], iterations=2, wait=True)
+    assert [t.name for t in lab.plots.variance.data] == ["lr.json · beta", "current · beta"]
+    ran = {row["label"] for row in lab.rows}
+    assert ran == {"lr.json", "current"}
+    assert lab.saved_plans["lr.json"].to_dict() == {"state": "LR"}
+
+
 def test_a_propagator_registered_after_the_lab_reaches_its_palette_and_compare(lab):
     assert "LateLR" not in [c["name"] for c in lab.graph.catalogue]
     lab.controls.compare_toggles["LR"].value = False

@@ -66,6 +66,8 @@ class Lab(widgets.VBox):
         self.plots = LivePlots()
         self.rows: list[dict] = []          # one per iteration: label, iteration, grads, loss
         self._sessions: list[Session] = []
+        #: plans saved or loaded through plan files, by file name: compare offers them too
+        self.saved_plans: dict[str, Plan] = {}
 
         self.graph_source = trace.capture(self.program, plan, default)
         #: the one home of the plan: the graph, assign(), plan files and runs use it
@@ -129,10 +131,15 @@ class Lab(widgets.VBox):
         return particle_count(self.graph_source), "set by the program"
 
     def _compare_choices(self) -> list[str]:
-        """'current' and every registered propagator that can serve the sample nodes."""
+        """'current', the saved plans, and every registered propagator that can serve
+        the sample nodes."""
         kinds = {self.editor.kind(site) for site in self.editor.sites}
-        return ["current"] + [e.name for e in registry.entries()
-                              if "sample" in e.kinds and "sample" in kinds]
+        return ["current", *self.saved_plans] + [e.name for e in registry.entries()
+                                                 if "sample" in e.kinds and "sample" in kinds]
+
+    def _remember(self, name: str, plan: Plan) -> None:
+        self.saved_plans[name] = plan
+        self.controls.set_compare_choices(self._compare_choices())
 
     def _registry_changed(self) -> None:
         """A propagator was registered or removed: refresh the compare toggles (the
@@ -179,11 +186,13 @@ class Lab(widgets.VBox):
 
     def save_plan(self, path: str | Path) -> Path:
         path = script.save_plan(self.plan, path)
+        self._remember(path.name, self.plan)
         self.status.value = f"plan saved to {html.escape(str(path))}"
         return path
 
     def load_plan(self, path: str | Path) -> Plan:
         plan = script.load_plan(self.editor, path)
+        self._remember(Path(path).name, plan)
         self.status.value = f"plan loaded from {html.escape(str(path))}"
         return plan
 
@@ -244,12 +253,14 @@ class Lab(widgets.VBox):
                 wait: bool = False) -> None:
         """Run each plan in turn with the same seeds and plot their variances together.
 
-        A name means "every sample node uses it"; "current" is the graph's plan.
+        A propagator name means "every sample node uses it"; "current" is the graph's
+        plan; a plan file's name (``plan.json``) is the plan last saved to or loaded from it.
         """
         names = list(plans if plans is not None else self.controls.chosen_plans())
         if not names:
             raise ValueError("choose at least one plan to compare")
-        sessions = [self._session("current", self.plan, self.default) if name == "current"
+        saved = {"current": self.plan, **self.saved_plans}
+        sessions = [self._session(name, saved[name], self.default) if name in saved
                     else self._session(name, *plan_and_default(name, self.default))
                     for name in names]
         n = self._iterations(iterations)
