@@ -25,6 +25,11 @@ from .errors import PlanError
 _SPEC_KEYS = {"propagator", "options", "instances"}
 
 
+def freeze(instance, name: str) -> None:
+    """Make a frozen dataclass's mapping field read-only too (a copy behind a proxy)."""
+    object.__setattr__(instance, name, MappingProxyType(dict(getattr(instance, name))))
+
+
 @dataclass(frozen=True)
 class Spec:
     """A propagator name with validated options (defaults filled in)."""
@@ -36,7 +41,7 @@ class Spec:
     key: tuple = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
-        object.__setattr__(self, "options", MappingProxyType(dict(self.options)))
+        freeze(self, "options")
         object.__setattr__(self, "key", (self.propagator, tuple(sorted(self.options.items()))))
 
     def to_json(self, defaults: bool = False):
@@ -96,7 +101,7 @@ class SitePlan:
     instances: Mapping[int, Spec] = field(default_factory=dict)
 
     def __post_init__(self):
-        object.__setattr__(self, "instances", MappingProxyType(dict(self.instances)))
+        freeze(self, "instances")
 
 
 @dataclass(frozen=True)
@@ -106,7 +111,7 @@ class Plan:
     sites: Mapping[str, SitePlan] = field(default_factory=dict)
 
     def __post_init__(self):
-        object.__setattr__(self, "sites", MappingProxyType(dict(self.sites)))
+        freeze(self, "sites")
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any] | None) -> "Plan":

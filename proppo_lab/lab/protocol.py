@@ -27,10 +27,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Any, Mapping, Union
 
 from ..contracts import MAX_SVG, VIEWS
+from ..core.plan import freeze
 
 #: Longest string accepted for names (sites, node ids, propagators, options).
 MAX_NAME = 256
@@ -88,7 +88,7 @@ class Assign:
     options: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
-        object.__setattr__(self, "options", MappingProxyType(dict(self.options)))
+        freeze(self, "options")
 
 
 @dataclass(frozen=True)

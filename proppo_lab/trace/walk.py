@@ -7,7 +7,7 @@ own segment of the graph, not of the whole program.
 """
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import torch
 
@@ -24,13 +24,25 @@ def owners(tape: Iterable[Node]) -> dict[Any, Node]:
     return {_key(n.output): n for n in tape if n.output is not None}
 
 
+def _walk(stack: list, visit: Callable[[Any], bool]) -> None:
+    """Visit each autograd function reachable from ``stack`` once; go on past it
+    only where ``visit(fn)`` says so (the walks stop at other nodes' outputs)."""
+    seen: set = set()
+    while stack:
+        fn = stack.pop()
+        if fn is None or fn in seen:
+            continue
+        seen.add(fn)
+        if visit(fn):
+            stack.extend(next_fn for next_fn, _ in fn.next_functions)
+
+
 def parents(node: Node, owners: Mapping[Any, Node],
             params: Mapping[str, torch.Tensor]) -> tuple[list[Node], list[str]]:
     """Earlier nodes (in tape order) and named parameters that ``node``'s inputs depend on."""
     by_tensor = {id(t): name for name, t in params.items()}
     nodes: list[Node] = []
     names: list[str] = []
-    seen: set = set()
     stack = []
     for t in node.inputs:
         owner = owners.get(_key(t))
@@ -40,16 +52,13 @@ def parents(node: Node, owners: Mapping[Any, Node],
             stack.append(t.grad_fn)
         elif id(t) in by_tensor:
             names.append(by_tensor[id(t)])
-    while stack:
-        fn = stack.pop()
-        if fn is None or fn in seen:
-            continue
-        seen.add(fn)
+
+    def visit(fn) -> bool:
         owner = owners.get(fn)
         if owner is not None and owner is not node:
             if owner not in nodes:
                 nodes.append(owner)
-            continue
+            return False
         variable = getattr(fn, "variable", None)     # AccumulateGrad: a leaf tensor
         if variable is not None:
             owner = owners.get(variable)
@@ -57,8 +66,10 @@ def parents(node: Node, owners: Mapping[Any, Node],
                 nodes.append(owner)
             elif id(variable) in by_tensor and by_tensor[id(variable)] not in names:
                 names.append(by_tensor[id(variable)])
-            continue
-        stack.extend(next_fn for next_fn, _ in fn.next_functions)
+            return False
+        return True
+
+    _walk(stack, visit)
     nodes.sort(key=lambda n: n.index)
     return nodes, names
 
@@ -66,20 +77,15 @@ def parents(node: Node, owners: Mapping[Any, Node],
 def ops_between(node: Node, owners: Mapping[Any, Node]) -> list[str]:
     """Op names on the autograd paths from ``node``'s inputs back to other nodes/leaves."""
     names: list[str] = []
-    seen: set = set()
-    stack = [t.grad_fn for t in node.inputs if t.grad_fn is not None]
-    while stack:
-        fn = stack.pop()
-        if fn is None or fn in seen:
-            continue
-        seen.add(fn)
+
+    def visit(fn) -> bool:
         owner = owners.get(fn)
         if owner is not None and owner is not node:
-            continue
-        if owner is None:
-            name = type(fn).__name__
-            if name != "AccumulateGrad":
-                names.append(name)
-        stack.extend(next_fn for next_fn, _ in fn.next_functions)
+            return False
+        if owner is None and type(fn).__name__ != "AccumulateGrad":
+            names.append(type(fn).__name__)
+        return True
+
+    _walk([t.grad_fn for t in node.inputs if t.grad_fn is not None], visit)
     names.reverse()      # roughly parents first
     return names
