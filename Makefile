@@ -11,7 +11,7 @@ TORCH  ?= torch==2.13.0
 STAMP  := $(VENV)/.installed
 PORT   ?= 8888
 
-.PHONY: lab test lint-ts demo bench install system-deps clean
+.PHONY: lab test lint lint-py lint-ts fix demo bench install system-deps clean
 
 install: $(STAMP)
 
@@ -43,12 +43,24 @@ lab: install system-deps
 demo: install
 	$(PY) -m proppo_lab demo
 
-test: install system-deps
+test: install system-deps lint
 	$(PY) -m pytest -q -ra
+
+# Linters fail the test run on their errors: ruff (Python), eslint + prettier (TypeScript)
+lint: lint-py lint-ts
+
+lint-py: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 # TypeScript lint: eslint + prettier --check (`jlpm lint` fixes); node_modules come from install
 lint-ts: install
 	cd labextension && PATH="$(abspath $(VENV))/bin:$$PATH" jlpm lint:check
+
+fix: install
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+	cd labextension && PATH="$(abspath $(VENV))/bin:$$PATH" jlpm lint
 
 bench: install
 	$(PY) bench/overhead.py
