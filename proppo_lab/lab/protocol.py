@@ -14,10 +14,11 @@ Messages (``widget.send(...)`` in TypeScript)::
     {"action": "clear",  "site": <site>, "instance": <int >= 0 | null>}
     {"action": "view",   "view": "rolled" | "unrolled"}
     {"action": "svg",    "svg": <the rendered <svg> markup, at most 5 MB>}
+    {"action": "overlay", "metric": <overlay name | "">}
 
 Each message must carry exactly these keys, and becomes one small frozen
 dataclass (:class:`Select`, :class:`Assign`, :class:`Clear`, :class:`View`,
-:class:`Svg`). Sites, propagator names, node kinds and option values are then
+:class:`Svg`, :class:`Overlay`). Sites, propagator names, node kinds and option values are then
 checked by the plan editor with core's own rules (:meth:`proppo_lab.Plan.assign`
 and :meth:`proppo_lab.Plan.check_sites`, which raise :class:`proppo_lab.PlanError`),
 so the protocol and a plan written by hand obey the same rules.
@@ -47,6 +48,7 @@ SCHEMA: dict[str, dict[str, str]] = {
     "clear": {"site": "site", "instance": "instance"},
     "view": {"view": "view"},
     "svg": {"svg": "svg"},
+    "overlay": {"metric": "metric"},
 }
 
 
@@ -111,8 +113,15 @@ class Svg:
     svg: str
 
 
-#: A validated message: one of the five actions.
-Action = Union[Select, Assign, Clear, View, Svg]
+@dataclass(frozen=True)
+class Overlay:
+    """Colour the nodes by a live metric (``""``: by propagator again)."""
+
+    metric: str
+
+
+#: A validated message: one of the six actions.
+Action = Union[Select, Assign, Clear, View, Svg, Overlay]
 
 
 def _short(value: Any, limit: int = 60) -> str:
@@ -209,6 +218,9 @@ def parse(content: Any, buffers: Any = None) -> Action:
         if not isinstance(view, str) or view not in VIEWS:
             raise ProtocolError(f"view must be 'rolled' or 'unrolled', got {_short(view)}")
         return View(view)
+
+    if action == "overlay":
+        return Overlay(_name(content["metric"], "overlay metric", allow_empty=True))
 
     if action == "svg":
         svg = _name(content["svg"], "svg", MAX_SVG, allow_empty=True, too_long="too large")
