@@ -320,9 +320,8 @@ class Lab(widgets.VBox):
         self.status.value = session.status_line()
 
     def _show_recorded(self, session: Session | None = None) -> None:
-        """The latest recorded pass on the graph: flows (tooltips, edge widths) and overlay
-        values for every node of the drawn view. Called again when the view changes,
-        since the flows are keyed by the drawn view's ids."""
+        """The latest recorded pass on the graph (flows, overlay values), keyed by the
+        drawn view's ids: hence also called when the view changes."""
         session = session or (self._sessions[-1] if self._sessions else None)
         recorder = session.recorder if session is not None else None
         if recorder is None or recorder.latest is None:
@@ -333,8 +332,8 @@ class Lab(widgets.VBox):
 
     @property
     def overlay(self) -> str:
-        """The live metric the graph's nodes are coloured by ('' = by propagator):
-        ``lab.overlay = "grad norm"``; the names are in :data:`proppo_lab.lab.overlay.METRICS`."""
+        """The live metric colouring the graph's nodes ('' = by propagator), e.g.
+        ``lab.overlay = "grad norm"``; see :data:`proppo_lab.lab.overlay.METRICS`."""
         return self.graph.overlay_metric
 
     @overlay.setter
