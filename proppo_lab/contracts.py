@@ -23,9 +23,11 @@ VIEWS = ("rolled", "unrolled")
 
 #: Largest SVG the front end may send back (characters).
 MAX_SVG = 5 * 1024 * 1024
-#: More node instances than this are not unrolled from the UI: Graphviz lays the
-#: graph out on the page's main thread, and JupyterLab would stall meanwhile.
-MAX_UNROLLED = 2000
+#: More node instances than this are not unrolled from the UI. A long unrolled loop
+#: is drawn as a strip of cells (no Graphviz; labextension/src/strip.ts) and Graphviz
+#: runs in a Web Worker, so the page stays responsive; the bound is on the graph
+#: JSON and DOT the kernel sends (about 2.5 MB and 1 MB at 5000) and on the DOM.
+MAX_UNROLLED = 5000
 
 #: Fill colours of the nodes that carry no propagator.
 PARAM_COLOUR = "#f2f2f2"

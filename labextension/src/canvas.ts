@@ -5,17 +5,19 @@
  * again: the drawn nodes get the new labels and colours in place, so an
  * assignment is shown without running Graphviz. Anything structural (a new
  * graph, the other view, a label that no longer fits) is laid out afresh.
+ * A long unrolled loop is drawn as a strip of instance cells (strip.ts) instead.
  */
 import { annotate, Annotated, graphBox, paintNode } from './annotate';
 import { h } from './dom';
 import { layoutDot } from './layout';
 import { layoutKey, nodeLabels, relabel } from './relabel';
+import { drawStrip, useStrip } from './strip';
 import { exportedSvg, LayoutBox, layoutBoxOf } from './svg_export';
 import { GraphJSON } from './types';
 import { ZoomPan } from './zoom';
 
 /** How a DOT was shown: laid out afresh or updated in place; null when nothing is drawn. */
-export type Drawn = 'layout' | 'relabel' | null;
+export type Drawn = 'layout' | 'relabel' | 'strip' | null;
 
 export class GraphCanvas {
   readonly el: HTMLDivElement;
@@ -39,6 +41,9 @@ export class GraphCanvas {
       this.forget();
       this.el.replaceChildren(h('div', { class: 'pl-hint' }, 'no graph yet'));
       return null;
+    }
+    if (useStrip(graph)) {
+      return this.adopt(drawStrip(graph), graph, 'strip', 'strip');
     }
     const key = layoutKey(dot);
     if (
@@ -69,16 +74,28 @@ export class GraphCanvas {
       return 'stale'; // a newer dot arrived while this one was laid out
     }
     this.onBusy(false);
+    return this.adopt(svg, graph, key, 'layout');
+  }
+
+  /** Put a drawn `svg` of `graph` on screen, annotated, keeping the zoom within a view. */
+  private adopt(
+    svg: SVGSVGElement,
+    graph: GraphJSON,
+    key: string,
+    drawn: 'layout' | 'strip'
+  ): Drawn {
     svg.classList.add('pl-svg');
     svg.setAttribute('data-testid', 'graph-svg');
     svg.setAttribute('data-view', graph.view || '');
+    svg.setAttribute('data-drawing', drawn);
     this.box = layoutBoxOf(svg);
     this.annotated = annotate(svg, graph);
     this.drawnKey = key;
     this.el.replaceChildren(svg);
-    this.zoom.attach(svg, this.drawnView === graph.view, graphBox(svg));
-    this.drawnView = graph.view;
-    return 'layout';
+    const sameView = this.drawnView === `${graph.view}:${drawn}`;
+    this.zoom.attach(svg, sameView, graphBox(svg));
+    this.drawnView = `${graph.view}:${drawn}`;
+    return drawn;
   }
 
   /** Paint every drawn node as `graph` says (undoing optimistic, pending paint). */

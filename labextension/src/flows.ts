@@ -6,9 +6,10 @@
  */
 import { h } from './dom';
 import { Popup } from './popup';
-import { Flows, GraphEdge, GraphNode } from './types';
+import { Flows, GraphEdge, GraphNode, Overlay } from './types';
 
-function fmt(v: unknown): string {
+/** A number as the tooltips and legends print it. */
+export function fmt(v: unknown): string {
   if (typeof v !== 'number') {
     return String(v);
   }
@@ -53,7 +54,11 @@ export function applyFlows(
   });
 }
 
-export function nodeTooltip(node: GraphNode, flows: Flows): HTMLElement {
+export function nodeTooltip(
+  node: GraphNode,
+  flows: Flows,
+  overlay: Overlay | null = null
+): HTMLElement {
   const f = flows && flows.nodes ? flows.nodes[node.id] : undefined;
   const box = h(
     'div',
@@ -64,6 +69,13 @@ export function nodeTooltip(node: GraphNode, flows: Flows): HTMLElement {
       `${node.label || node.site} · ${node.propagator || 'default'}`
     )
   );
+  const metric = overlay ? overlay.metric : '';
+  const shown = metric && overlay ? overlay.values[node.id] : undefined;
+  if (typeof shown === 'number') {
+    box.append(
+      h('div', { class: 'pl-tip-overlay' }, `${metric}: ${fmt(shown)}`)
+    );
+  }
   if (!f) {
     box.append(h('div', { class: 'pl-hint' }, 'no messages recorded yet'));
     return box;

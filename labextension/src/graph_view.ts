@@ -4,8 +4,8 @@
  * toolbar.ts (roll/unroll, zoom, status), canvas.ts (Graphviz drawing, or an
  * in-place recolour when the layout stands), side_panel.ts (palette, legend,
  * details, options), canvas_events.ts (clicks, menu, hover), svg_export.ts
- * (the picture sent back for static export), error_banner.ts and flows.ts
- * (overlays). This class reads the model and turns the user's actions into
+ * (the picture sent back for static export), error_banner.ts, flows.ts and
+ * overlay.ts (overlays: flow widths, tooltips, nodes coloured by a live metric). This class reads the model and turns the user's actions into
  * messages to the kernel (see proppo_lab/lab/protocol.py); model state is
  * never written from here. An assignment recolours the node at once and is
  * confirmed by the kernel's next dot/graph.
@@ -21,6 +21,7 @@ import { ContextMenu } from './context_menu';
 import { h } from './dom';
 import { highlightError, renderErrorBanner } from './error_banner';
 import { applyFlows, edgeTooltip, nodeTooltip, Tooltip } from './flows';
+import { applyOverlay, OverlaySelect, renderOverlayLegend } from './overlay';
 import { SidePanel } from './side_panel';
 import { SvgExporter } from './svg_export';
 import { Toolbar } from './toolbar';
@@ -31,6 +32,7 @@ import {
   GraphNode,
   Message,
   OptionValues,
+  Overlay,
   shownError,
   View,
   WidgetError
@@ -51,6 +53,8 @@ export class GraphView extends DOMWidgetView {
   private menu!: ContextMenu;
   private tooltip!: Tooltip;
   private exporter!: SvgExporter;
+  private overlaySelect!: OverlaySelect;
+  private overlayLegend!: HTMLSpanElement;
 
   private drawQueued = false;
   private drawCount = 0;
@@ -68,6 +72,15 @@ export class GraphView extends DOMWidgetView {
       () => this.toggleView(),
       () => this.refreshPanel()
     );
+    this.overlaySelect = new OverlaySelect(metric =>
+      this.post({ action: 'overlay', metric })
+    );
+    this.overlayLegend = h('span', {
+      class: 'pl-overlay-legend',
+      'data-testid': 'overlay-legend'
+    });
+    this.toolbar.addTool(this.overlaySelect.el);
+    this.toolbar.addTool(this.overlayLegend);
     this.side = new SidePanel();
     this.banner = h('div', {
       class: 'pl-error-banner',
@@ -101,6 +114,7 @@ export class GraphView extends DOMWidgetView {
     });
     this.listenTo(this.model, 'change:error', () => this.onError());
     this.listenTo(this.model, 'change:flows', () => this.onFlows());
+    this.listenTo(this.model, 'change:overlay', () => this.onOverlay());
     this.listenTo(this.model, 'change:selected', () => {
       this.selectedId = this.model.get('selected') || '';
       this.formPropagator = null;
@@ -117,6 +131,7 @@ export class GraphView extends DOMWidgetView {
     this.refreshToolbar();
     this.refreshPanel();
     this.onError();
+    this.onOverlay();
     this.scheduleDraw();
   }
 
@@ -139,6 +154,11 @@ export class GraphView extends DOMWidgetView {
 
   private flows(): Flows {
     return (this.model.get('flows') as Flows) || {};
+  }
+
+  private overlay(): Overlay | null {
+    const o = this.model.get('overlay') as Overlay;
+    return o && typeof o.metric === 'string' ? o : null;
   }
 
   private nodeById(id: string): GraphNode | null {
@@ -175,6 +195,7 @@ export class GraphView extends DOMWidgetView {
     this.refreshSelection();
     this.onError();
     this.onFlows();
+    this.onOverlay();
     this.refreshPanel();
     this.refreshToolbar();
     // Tests and tools wait for this: the kernel's latest graph is on screen.
@@ -205,6 +226,7 @@ export class GraphView extends DOMWidgetView {
     if (nodes) {
       if (shownError(error)) {
         this.canvas.repaint(this.graph()); // undo an optimistic recolour the kernel refused
+        applyOverlay(nodes, this.graph().nodes, this.overlay());
       }
       highlightError(nodes, error);
     }
@@ -214,6 +236,17 @@ export class GraphView extends DOMWidgetView {
     if (this.canvas.annotated) {
       applyFlows(this.canvas.annotated.edges, this.flows());
     }
+  }
+
+  /** Colour the nodes by the kernel's overlay (or by propagator when it is off). */
+  private onOverlay(): void {
+    const overlay = this.overlay();
+    this.overlaySelect.refresh(overlay);
+    const drawn = this.canvas.annotated?.nodes;
+    const scale = drawn
+      ? applyOverlay(drawn, this.graph().nodes, overlay)
+      : null;
+    renderOverlayLegend(this.overlayLegend, overlay, scale);
   }
 
   private refreshToolbar(): void {
@@ -243,7 +276,7 @@ export class GraphView extends DOMWidgetView {
     const edge =
       edgeId === null ? null : this.graph().edges.find(e => e.id === edgeId);
     if (node) {
-      this.tooltip.show(ev, nodeTooltip(node, this.flows()));
+      this.tooltip.show(ev, nodeTooltip(node, this.flows(), this.overlay()));
     } else if (edge) {
       this.tooltip.show(ev, edgeTooltip(edge, this.flows()));
     } else {

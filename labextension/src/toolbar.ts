@@ -58,6 +58,11 @@ export class Toolbar {
     return !this.instanceOnly.disabled && this.instanceOnly.checked;
   }
 
+  /** Put another control in the toolbar, before the status line. */
+  addTool(el: HTMLElement): void {
+    this.el.insertBefore(el, this.status);
+  }
+
   refresh(view: View, status: string): void {
     const rolled = view === 'rolled';
     this.toggle.textContent = rolled ? 'Unroll' : 'Roll up';

@@ -74,6 +74,16 @@ export interface Flows {
   edges?: { [edgeId: string]: { norm: number } };
 }
 
+/** The kernel's overlay trait (proppo_lab/lab/overlay.py): a metric per drawn node. */
+export interface Overlay {
+  metric: string;
+  metrics: string[];
+  values: { [nodeId: string]: number };
+  log: boolean;
+  iteration: number | null;
+  doc?: string;
+}
+
 /** The kernel's error trait: {} when there is none. */
 export type WidgetError = Record<string, never> | ShownError;
 
@@ -110,4 +120,5 @@ export type Message =
   | { action: 'clear'; site: string; instance: number | null }
   | { action: 'view'; view: 'rolled' | 'unrolled' }
   | { action: 'svg'; svg: string }
-  | { action: 'dismiss' };
+  | { action: 'dismiss' }
+  | { action: 'overlay'; metric: string };

@@ -29,7 +29,7 @@ from ..core.errors import PropagationError
 from ..core.manager import PropagationManager
 from ..core.plan import Plan
 from ..trace.compare import plan_and_default
-from . import script
+from . import overlay, script
 from .devices import list_devices
 from .graph_widget import GraphWidget
 from .plan_editor import PlanEditor
@@ -73,6 +73,8 @@ class Lab(widgets.VBox):
         #: the one home of the plan: the graph, assign(), plan files and runs use it
         self.editor = PlanEditor.for_source(self.graph_source, plan)
         self.graph = GraphWidget(self.graph_source, view=view, editor=self.editor)
+        # flows are keyed by the drawn view's ids: re-key them when the view changes
+        self.graph.observe(lambda _: self._guard(self._show_recorded), "view")
         self._build_controls(iterations, seed, lr)
         self._unsubscribe = registry.subscribe(self._registry_changed)  # held weakly
         # closing the graph's error banner closes the Lab's too (the graph forgets its own)
@@ -323,9 +325,30 @@ class Lab(widgets.VBox):
             site = self._inspected_site()
             if site is not None:
                 session.show_latest_pass(self.plots, site)
-            self.graph.set_flows(session.recorder.flows(self.graph.view))
+            self._show_recorded(session)
         self.controls.show_progress(progress)
         self.status.value = session.status_line()
+
+    def _show_recorded(self, session: Session | None = None) -> None:
+        """The latest recorded pass on the graph (flows, overlay values), keyed by the
+        drawn view's ids: hence also called when the view changes."""
+        session = session or (self._sessions[-1] if self._sessions else None)
+        recorder = session.recorder if session is not None else None
+        if recorder is None or recorder.latest is None:
+            return
+        self.graph.set_flows(recorder.flows(self.graph.view))
+        self.graph.set_overlay_values(overlay.instance_values(recorder.latest),
+                                      recorder.latest_iteration)
+
+    @property
+    def overlay(self) -> str:
+        """The live metric colouring the graph's nodes ('' = by propagator), e.g.
+        ``lab.overlay = "grad norm"``; see :data:`proppo_lab.lab.overlay.METRICS`."""
+        return self.graph.overlay_metric
+
+    @overlay.setter
+    def overlay(self, name: str) -> None:
+        self.graph.overlay_metric = name
 
     def _inspected_site(self) -> str | None:
         """The selected node's site, else the first sample site."""

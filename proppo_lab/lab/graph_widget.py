@@ -7,7 +7,7 @@ node and assign it a propagator from the palette, and overlays message flows.
 Data flows one way per direction:
 
 * kernel -> browser: synced traits (``dot``, ``graph``, ``catalogue``,
-  ``plan``, ``selected``, ``view``, ``flows``, ``error``, ``status``);
+  ``plan``, ``selected``, ``view``, ``flows``, ``overlay``, ``error``, ``status``);
 * browser -> kernel: custom messages only (see :mod:`proppo_lab.lab.protocol`),
   each validated before anything happens. Direct state writes from the
   browser are refused (:meth:`GraphWidget.set_state`), so a page cannot set
@@ -51,7 +51,7 @@ from ..contracts import GRAPH_MIME, MAX_UNROLLED, VIEWS
 from ..core import registry
 from ..core.errors import PlanError, PropagationError
 from ..core.plan import Plan
-from . import protocol
+from . import overlay, protocol
 from .plan_editor import PlanEditor, site_kinds
 
 log = logging.getLogger(__name__)
@@ -89,6 +89,8 @@ class GraphWidget(widgets.DOMWidget):
     selected = Unicode("", help="id of the selected node, '' for none").tag(sync=True)
     view = Unicode("rolled", help="'rolled' or 'unrolled'").tag(sync=True)
     flows = Dict(help="message-flow summary: {'nodes': {...}, 'edges': {...}}").tag(sync=True)
+    overlay = Dict(help="per-node live metric the nodes are coloured by (see lab/overlay.py)"
+                   ).tag(sync=True)
     error = Dict(help="{'message','site','instance','propagator'} or {}").tag(sync=True)
     status = Unicode("", help="one line of what just happened").tag(sync=True)
 
@@ -109,6 +111,9 @@ class GraphWidget(widgets.DOMWidget):
         #: the picture the browser laid out (export only; see the module docstring)
         self.svg = ""
         self._callbacks: list[PlanCallback] = []
+        self._overlay_metric = ""
+        self._overlay_values: dict[str, dict[str, float]] = {}   # metric -> unrolled id -> v
+        self._overlay_iteration: int | None = None
         super().__init__(catalogue=list(catalogue if catalogue is not None
                                          else registry.catalogue()),
                          plan=editor.plan.to_dict(), view=view, **kwargs)
@@ -116,6 +121,7 @@ class GraphWidget(widgets.DOMWidget):
         self._render()
         if catalogue is None:   # the live registry's palette: follow its changes
             self._unsubscribe = registry.subscribe(self._registry_changed)
+        self._send_overlay()
         editor.on_change(self._redraw_for_plan)
         self.on_msg(self._on_frontend_msg)
 
@@ -150,6 +156,29 @@ class GraphWidget(widgets.DOMWidget):
         flows = dict(flows or {})
         self.flows = {"nodes": dict(flows.get("nodes") or {}),
                       "edges": dict(flows.get("edges") or {})} if flows else {}
+
+    @property
+    def overlay_metric(self) -> str:
+        """The live metric the nodes are coloured by ('' = by propagator); see
+        :data:`proppo_lab.lab.overlay.METRICS`. Setting an unknown name raises ValueError."""
+        return self._overlay_metric
+
+    @overlay_metric.setter
+    def overlay_metric(self, name: str) -> None:
+        self._overlay_metric = overlay.check_metric(name)
+        self._send_overlay()
+
+    def set_overlay_values(self, values: Mapping[str, Mapping[str, float]],
+                           iteration: int | None = None) -> None:
+        """Per-instance metric values ``{metric: {unrolled node id: value}}`` of one
+        recorded pass (:func:`proppo_lab.lab.overlay.instance_values`)."""
+        self._overlay_values = {k: dict(v) for k, v in values.items()}
+        self._overlay_iteration = iteration
+        self._send_overlay()
+
+    def _send_overlay(self) -> None:
+        self.overlay = overlay.payload(self._overlay_metric, self._overlay_values, self.view,
+                                       self._overlay_iteration)
 
     def show_error(self, err: "PropagationError | Mapping[str, Any] | str | BaseException") -> None:
         """Show an error in the banner; a PropagationError also highlights its node."""
@@ -255,6 +284,11 @@ class GraphWidget(widgets.DOMWidget):
             self._set_view(action.view)
         elif isinstance(action, protocol.Dismiss):
             self.clear_error()
+        elif isinstance(action, protocol.Overlay):
+            try:
+                self.overlay_metric = action.metric
+            except ValueError as err:
+                raise protocol.ProtocolError(str(err)) from None
         elif isinstance(action, protocol.Clear):
             self.editor.clear(action.site, action.instance)
         else:
@@ -265,8 +299,8 @@ class GraphWidget(widgets.DOMWidget):
                    if isinstance(n, dict))
         if view == "unrolled" and size > MAX_UNROLLED:
             raise protocol.ProtocolError(
-                f"the unrolled graph would have {size} nodes, more than the browser lays "
-                f"out smoothly ({MAX_UNROLLED}); stay in the rolled view, or capture "
+                f"the unrolled graph would have {size} nodes, more than the view "
+                f"draws ({MAX_UNROLLED}); stay in the rolled view, or capture "
                 "the program with fewer steps")
         self.view = view
         self.status = f"{self.view} view"
@@ -333,3 +367,4 @@ class GraphWidget(widgets.DOMWidget):
             self.error = _error(f"view must be 'rolled' or 'unrolled', not {change['new']!r}")
             return
         self._render()
+        self._send_overlay()

@@ -15,10 +15,11 @@ Messages (``widget.send(...)`` in TypeScript)::
     {"action": "view",   "view": "rolled" | "unrolled"}
     {"action": "svg",    "svg": <the rendered <svg> markup, at most 5 MB>}
     {"action": "dismiss"}                 (the person closed the error banner)
+    {"action": "overlay", "metric": <overlay name | "">}
 
 Each message must carry exactly these keys, and becomes one small frozen
 dataclass (:class:`Select`, :class:`Assign`, :class:`Clear`, :class:`View`,
-:class:`Svg`, :class:`Dismiss`). Sites, propagator names, node kinds and option values are then
+:class:`Svg`, :class:`Dismiss`, :class:`Overlay`). Sites, propagator names, node kinds and option values are then
 checked by the plan editor with core's own rules (:meth:`proppo_lab.Plan.assign`
 and :meth:`proppo_lab.Plan.check_sites`, which raise :class:`proppo_lab.PlanError`),
 so the protocol and a plan written by hand obey the same rules.
@@ -49,6 +50,7 @@ SCHEMA: dict[str, dict[str, str]] = {
     "view": {"view": "view"},
     "svg": {"svg": "svg"},
     "dismiss": {},
+    "overlay": {"metric": "metric"},
 }
 
 
@@ -118,8 +120,15 @@ class Dismiss:
     """The person closed the error banner: the kernel forgets the error too."""
 
 
-#: A validated message: one of the six actions.
-Action = Union[Select, Assign, Clear, View, Svg, Dismiss]
+@dataclass(frozen=True)
+class Overlay:
+    """Colour the nodes by a live metric (``""``: by propagator again)."""
+
+    metric: str
+
+
+#: A validated message: one of the seven actions.
+Action = Union[Select, Assign, Clear, View, Svg, Dismiss, Overlay]
 
 
 def _short(value: Any, limit: int = 60) -> str:
@@ -219,6 +228,8 @@ def parse(content: Any, buffers: Any = None) -> Action:
 
     if action == "dismiss":
         return Dismiss()
+    if action == "overlay":
+        return Overlay(_name(content["metric"], "overlay metric", allow_empty=True))
 
     if action == "svg":
         svg = _name(content["svg"], "svg", MAX_SVG, allow_empty=True, too_long="too large")
