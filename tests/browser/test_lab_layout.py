@@ -164,7 +164,7 @@ def test_every_control_fits(page, lab_server, size):
     run_notebook_cell(page, 0)
     state = page.locator('[data-testid="graph-node"][data-node-id="site:state"]')
     state.wait_for(timeout=90_000)  # kernel start + torch + capture + Graphviz WASM
-    page.locator(".pl-lab .js-plotly-plot").first.wait_for(timeout=30_000)
+    page.locator(".pl-lab .js-plotly-plot .gtitle").first.wait_for(timeout=30_000)
     state.click()
     page.locator('[data-testid="options-form"] form[data-propagator="TP"]').wait_for()
 
@@ -180,6 +180,7 @@ def test_every_control_fits(page, lab_server, size):
     page.wait_for_function(  # plotly re-draws its titles at the new size
         "s => { const t = document.querySelector('.pl-lab .js-plotly-plot .gtitle');"
         " return t && parseFloat(t.style.fontSize) > s; }", arg=before["plot_title"])
+    page.locator(".pl-lab .js-plotly-plot .gtitle").first.wait_for()
     after, wide = font_sizes(page), widths(page)
     for key in before:
         assert after[key] > before[key], f"{key}: font {before[key]} -> {after[key]} px"
