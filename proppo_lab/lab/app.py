@@ -22,6 +22,7 @@ from typing import Callable, Mapping, Sequence
 
 import ipywidgets as widgets
 import torch
+import traitlets
 
 from .. import trace
 from ..core import registry
@@ -29,7 +30,7 @@ from ..core.errors import PropagationError
 from ..core.manager import PropagationManager
 from ..core.plan import Plan
 from ..trace.compare import plan_and_default
-from . import overlay, script
+from . import layout, overlay, script
 from .devices import list_devices
 from .graph_widget import GraphWidget
 from .plan_editor import PlanEditor
@@ -48,7 +49,10 @@ class Lab(widgets.VBox):
     ``particles`` argument is passed when the function takes one).
     ``plan``/``default``: the starting plan. ``particles``, ``device``:
     where and how wide to run; ``device`` defaults to the program's.
+    ``lab.presentation = True`` (or the Presentation toggle) enlarges it for a projector.
     """
+
+    presentation = traitlets.Bool(False, help="bigger fonts, graph and plots full width")
 
     def __init__(self, program, params: Mapping[str, torch.Tensor] | None = None,
                  plan: Mapping | Plan | None = None, *, particles: int | None = None,
@@ -80,10 +84,18 @@ class Lab(widgets.VBox):
         # closing the graph's error banner closes the Lab's too (the graph forgets its own)
         self.graph.on_msg(lambda _w, content, _b=None: content == {"action": "dismiss"}
                           and self._guard(self.clear_error))
-        super().__init__([self.banner, widgets.HBox([self.graph, self.controls],
-                                                    layout=widgets.Layout(width="100%")),
-                          self.status, self.plot_grid])
+        self.presentation_toggle = layout.presentation_toggle()
+        widgets.link((self, "presentation"), (self.presentation_toggle, "value"))
+        self._figure_sizes = layout.FigureSizes(self.plots.figures)
+        super().__init__([self.banner, *layout.arrange(
+            self.graph, self.controls, self.status, self.presentation_toggle,
+            self.plot_grid)])
         self.add_class("pl-lab")
+
+    @traitlets.observe("presentation")
+    def _present(self, change) -> None:
+        (self.add_class if change["new"] else self.remove_class)("pl-presentation")
+        self._figure_sizes.present(change["new"])
 
     def _repr_mimebundle_(self, **kwargs):
         """The live Lab plus its graph as SVG, so that a notebook saved with
