@@ -45,8 +45,7 @@ BUTTONS = [("Run", ".pl-lab .pl-run"), ("Stop", ".pl-lab .pl-stop"),
            ("Apply", '.pl-lab [data-testid="apply-options"]')]
 LABELLED = [("iterations", r"^iterations$"), ("particles", r"^particles$"),
             ("seed", r"^seed$"), ("device", r"^device$"),
-            ("learning rate", r"learning rate|step size"), ("compare", r"^compare"),
-            ("plan file", r"^plan file$")]
+            ("learning rate", r"learning rate|step size"), ("plan file", r"^plan file$")]
 
 VISIBLE_JS = """el => {
     const r = el.getBoundingClientRect();
@@ -74,6 +73,9 @@ def labelled_control(page, pattern: str):
 def controls(page) -> list[tuple[str, object]]:
     found = [(what, page.locator(sel).first) for what, sel in BUTTONS]
     found += [(what, labelled_control(page, pattern)) for what, pattern in LABELLED]
+    toggles = page.locator(".pl-lab .pl-compare-choices button")
+    assert toggles.count() >= 3, "compare offers the registered propagators as toggles"
+    found += [(f"compare {b.inner_text().strip()}", b) for b in toggles.all()]
     palette = page.locator('.pl-lab [data-testid="palette"] [data-testid^="palette-"]')
     assert palette.count() >= 3, "the palette lists the registered propagators"
     found += [(f"palette {b.get_attribute('data-testid')}", b) for b in palette.all()]
