@@ -20,6 +20,9 @@ from ..trace.progress import describe
 
 Check = Callable[[float], "str | None"]
 
+#: one label width for every field, wide enough for "learning rate" (ipywidgets cuts at 80 px)
+_LABEL = {"description_width": "96px"}
+
 
 def _at_least(low: int, why: str = "") -> Check:
     def check(value):
@@ -93,25 +96,25 @@ class Controls(widgets.VBox):
         self.step_button = _button("Step", "step-forward", "", "pl-step", "run one iteration")
 
         self.iterations = widgets.IntText(
-            value=iterations, description="iterations",
+            value=iterations, description="iterations", style=_LABEL,
             tooltip="how many gradient estimates Run (and each plan of Compare) makes")
         self.fields = {"iterations": Field(self.iterations, _at_least(1))}
         self.particles = widgets.IntText(
-            value=particles or 0, description="particles", disabled=particles_note is not None,
+            value=particles or 0, description="particles", style=_LABEL, disabled=particles_note is not None,
             tooltip=particles_note or "samples drawn in parallel at each site; more "
                                       "particles, smaller variance, slower iterations")
         self.fields["particles"] = (
             Field(self.particles, lambda _: None, note=particles_note) if particles_note
             else Field(self.particles, _at_least(2, " (baselines and variances need two)")))
         self.seed = widgets.IntText(
-            value=seed, description="seed",
+            value=seed, description="seed", style=_LABEL,
             tooltip="iteration k of a run draws its random numbers with seed + k, so runs, "
                     "steps and compared plans are reproducible")
         self.device = widgets.Dropdown(
-            options=list(devices), value=device, description="device",
+            options=list(devices), value=device, description="device", style=_LABEL,
             tooltip="where the program's tensors live and the estimates are computed")
         self.lr = widgets.FloatText(
-            value=lr, step=0.01, description="learning rate",
+            value=lr, step=0.01, description="learning rate", style=_LABEL,
             tooltip="gradient-descent step: after each iteration every parameter moves by "
                     "-learning rate × its gradient estimate; 0 only estimates")
         self.fields["lr"] = Field(self.lr, _learning_rate)
@@ -126,7 +129,7 @@ class Controls(widgets.VBox):
                                       "run each chosen plan in turn with the same seeds and "
                                       "plot their variances together")
 
-        self.plan_path = widgets.Text(value="plan.json", description="plan file",
+        self.plan_path = widgets.Text(value="plan.json", description="plan file", style=_LABEL,
                                       tooltip="the JSON file Save writes and Load reads")
         self.save_button = _button("Save", "save", "", "pl-save-plan",
                                    "save the plan to the plan file")
@@ -138,9 +141,9 @@ class Controls(widgets.VBox):
         self.code_button = _button("As Python", "code", "", "pl-as-python",
                                    "write a script that reproduces this set-up")
 
-        self.progress = widgets.IntProgress(value=0, min=0, max=1, description="progress",
+        self.progress = widgets.IntProgress(value=0, min=0, max=1, description="progress", style=_LABEL,
                                             tooltip="iterations done in this run",
-                                            layout=widgets.Layout(width="55%"))
+                                            layout=widgets.Layout(flex="1 1 auto", min_width="120px"))
         self.progress_text = widgets.Label("", tooltip="done/total · time so far · "
                                                        "estimated time left")
         self.progress_text.add_class("pl-progress-text")
