@@ -234,3 +234,12 @@ def test_a_second_coupled_node_is_refused():
     with pytest.raises(pl.PropagationError, match="second coupled node") as info:
         pl.PropagationManager({"b1": "DisARM", "b2": "ARM"}).estimate(program)
     assert info.value.site == "b2"
+
+
+def test_graph_capture_and_compare_with_a_coupled_node(seeded):
+    from proppo_lab import trace
+    program, truth = _mixed(40)
+    graph = trace.capture(program, {"b": "DisARM"})
+    assert {i.site for i in graph.instances} >= {"x", "b", "y"}
+    result = trace.compare(program, {"LR": {"b": "LR"}, "DisARM": {"b": "DisARM"}}, 5)
+    assert result is not None
