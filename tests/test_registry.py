@@ -12,7 +12,8 @@ import proppo_lab as pl
 from conftest import assert_within_se, collect
 from proppo_lab.systems import GaussianChain, GaussianToy
 
-BUILTINS = ["Backprop", "RP", "LR", "TP", "GR", "GS", "Pause", "Skip"]
+BUILTINS = ["Backprop", "RP", "LR", "TP", "GR", "GS", "Pause", "Skip", "ARM", "DisARM", "Enumerate",
+            "MVD", "Gumbel"]
 
 
 def _by_name():

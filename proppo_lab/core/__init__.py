@@ -4,11 +4,13 @@
   and runs their propagators backwards (start reading here);
 * :mod:`.passes`: what a propagator may do on the forward and backward pass;
 * :mod:`.node`, :mod:`.messages`, :mod:`.propagator`, :mod:`.loss`: the pieces;
+* :mod:`.coupling`: particles drawn in coupled groups (antithetic pairs, outcomes);
 * :mod:`.plan`, :mod:`.registry`, :mod:`.options`: which propagator serves a site;
 * :mod:`.observer`: the events tracing listens to.
 
 Imports nothing from the tracing or Jupyter layers: it works in a plain script.
 """
+from .coupling import Coupling
 from .errors import NonFiniteError, PlanError, PropagationError
 from .manager import PropagationManager
 from .messages import Inbox, Merge, Message
@@ -21,6 +23,6 @@ from .propagator import Propagator
 from .registry import catalogue, register, unregister
 from .seeding import seed
 
-__all__ = ["BackwardPass", "ForwardPass", "Inbox", "Merge", "Message", "Node", "NonFiniteError",
+__all__ = ["BackwardPass", "Coupling", "ForwardPass", "Inbox", "Merge", "Message", "Node", "NonFiniteError",
            "Observer", "Option", "Plan", "PlanError", "PropagationError", "PropagationManager",
            "Propagator", "Spec", "catalogue", "register", "seed", "unregister"]

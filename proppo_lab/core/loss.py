@@ -21,4 +21,6 @@ class LossPropagator(Propagator):
         cost = node.inputs[0]
         bp.check(node, "cost", cost)
         node.inbox.put(Message("cost", cost.detach(), Merge.SUM, node))
-        bp.backprop(node, [cost], [torch.full_like(cost, 1.0 / cost.shape[0])])
+        share = torch.full_like(cost, 1.0 / cost.shape[0])
+        # particles weighted by a coupled node upstream (outcomes by probability) count so
+        bp.backprop(node, [cost], [share if node.weight is None else share * node.weight])

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from . import per_particle, registry
+from .coupling import Coupling, RegroupError
 from .errors import PropagationError
 from .loss import LossPropagator
 from .node import Node
@@ -70,6 +71,12 @@ class PropagationManager:
         self._site_kinds: dict[str, str] = {}
         self._propagators: dict[tuple, Propagator] = {}
         self._state: dict[tuple[str, int], dict] = {}
+        #: the grouping of this iteration's particles (see :mod:`.coupling`); None: independent
+        self.coupling: Coupling | None = None
+        self._next_coupling: Coupling | None = None   # learned: the grouping for the next one
+        self._coupled_node: Node | None = None
+        self._drawn = False       # a sample node was drawn this iteration before a coupled one
+        self._weight: torch.Tensor | None = None      # particle weights set by a coupled node
         self._listeners = Listeners()
         self._forward = ForwardPass(self)
         self._loss_prop = LossPropagator()
@@ -180,6 +187,7 @@ class PropagationManager:
         node = Node(site, instance, kind, len(tape), prop, inputs, dist, tape[-1] if tape else None,
                     self.iteration)
         try:
+            self._group(node)
             out = prop.forward(node, self._forward)
         except PropagationError:
             raise
@@ -192,6 +200,38 @@ class PropagationManager:
         for handler in self._listeners.node_created:
             handler(node)
         return out
+
+    def _group(self, node: Node) -> None:
+        """Tell the node how its particles are grouped and weighted (see :mod:`.coupling`)."""
+        node.weight = self._weight
+        if node.kind == "loss":
+            return
+        if not node.propagator.coupled:
+            if self._coupled_node is None:
+                node.coupling = self.coupling     # upstream of any coupled node: draw in groups
+                self._drawn = self._drawn or node.kind == "sample"
+            return
+        coupling = node.propagator.coupling(node)
+        if node.dist is not None:
+            coupling.groups(node.dist.batch_shape[0] if node.dist.batch_shape else 1,
+                            node.propagator.name)
+        first = self._coupled_node
+        if first is not None:
+            raise ValueError(f"a second coupled node in one iteration (the first is {first.label}"
+                             f", {first.propagator_name}); its group members would already "
+                             "differ upstream. Serve one of them with another propagator")
+        if coupling != self.coupling:
+            self._next_coupling = coupling
+            if self._drawn:
+                raise RegroupError(
+                    f"nodes upstream were drawn before this node's {coupling.kind} groups of "
+                    f"{coupling.size} were known; run the iteration again, they will be drawn "
+                    "in groups (pm.estimate does this by itself)", site=node.site,
+                    instance=node.instance, propagator=node.propagator_name, phase="forward",
+                    iteration=self.iteration)
+            self.coupling = coupling
+        self._coupled_node = node
+        node.coupling = coupling
 
     def _propagator_for(self, kind: str, site: str, instance: int) -> Propagator:
         prop = self._site_props.get(site)  # set for sites without per-instance overrides
@@ -246,6 +286,7 @@ class PropagationManager:
                                            iteration=self.iteration) from err
                 bp.pass_cost(node)
             bp.finish()
+            self._next_coupling = self._coupled_node.coupling if self._coupled_node else None
             _announce(self._listeners.backward_finished, tape)
         finally:
             self._end_iteration()
@@ -259,22 +300,30 @@ class PropagationManager:
         self._tape = []
         self._counts = {}
         self.iteration += 1
+        self.coupling = self._next_coupling
+        self._coupled_node, self._drawn, self._weight = None, False, None
 
     def estimate(self, program: Program) -> dict[str, torch.Tensor]:
         """One gradient estimate: zero the named parameters' grads, run, propagate.
 
         Returns ``{param name: gradient}`` (copies; ``.grad`` holds the same).
         """
-        for p in self.params.values():
-            p.grad = None
-        try:
-            program(self)
+        for attempt in range(2):
             for p in self.params.values():
                 p.grad = None
-            self.backward()
-        except BaseException:
-            self.discard()
-            raise
+            try:
+                program(self)
+                for p in self.params.values():
+                    p.grad = None
+                self.backward()
+                break
+            except RegroupError:     # the grouping is known now: once more, drawn in groups
+                self.discard()
+                if attempt:
+                    raise
+            except BaseException:
+                self.discard()
+                raise
         return {k: (p.grad.detach().clone() if p.grad is not None else torch.zeros_like(p))
                 for k, p in self.params.items()}
 

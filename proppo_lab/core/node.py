@@ -32,7 +32,7 @@ def dist_tensors(dist) -> tuple[torch.Tensor, ...]:
 class Node:
     # slots: a node is created at every hit of every site, so it is kept lean
     __slots__ = ("site", "instance", "kind", "index", "propagator", "dist", "output", "saved",
-                 "inbox", "prev", "iteration", "_inputs")
+                 "inbox", "prev", "iteration", "coupling", "weight", "_inputs")
 
     def __init__(self, site: str, instance: int, kind: str, index: int,
                  propagator: "Propagator", inputs: tuple[torch.Tensor, ...] | None = None,
@@ -48,6 +48,11 @@ class Node:
         self.inbox = Inbox()              # what it received going back
         self.prev = prev                  # the node recorded just before: gets the cost-to-go
         self.iteration = iteration        # the manager's iteration counter when it was recorded
+        #: the grouping of this node's particles (see :mod:`.coupling`): set on a
+        #: coupled node and on the nodes upstream of it, which draw one value per group
+        self.coupling = None
+        #: per-particle weights set by a coupled node upstream (None: all 1)
+        self.weight: torch.Tensor | None = None
         self._inputs = inputs
 
     @property

@@ -53,6 +53,17 @@ class ForwardPass:
     def state(self, node: Node) -> dict:
         return self.manager._state_for(node)
 
+    def weigh(self, node: Node, weights: torch.Tensor) -> None:
+        """Weigh this coupled node's particles (N,) from here on (see :mod:`.coupling`).
+
+        Later losses and later nodes' score terms are weighted by them, and the
+        cost-to-go this node passes upstream is; the node itself reads its
+        members' costs unweighted.
+        """
+        weights = weights.detach()
+        node.saved["weights"] = weights
+        self.manager._weight = weights
+
     def watch(self, node: Node, x: torch.Tensor) -> torch.Tensor:
         """Report the gradient reaching ``x`` as a "grad" message to observers.
 
@@ -94,6 +105,11 @@ class BackwardPass:
     def cost(self, node: Node) -> torch.Tensor | None:
         """Per-particle cost-to-go at ``node`` (None when no cost lies downstream)."""
         return node.inbox.get("cost")
+
+    def group_costs(self, node: Node) -> torch.Tensor | None:
+        """A coupled node's cost-to-go per group and member: (groups, size), or None."""
+        cost = node.inbox.get("cost")
+        return None if cost is None else node.coupling.split(cost)
 
     def grad(self, node: Node) -> torch.Tensor:
         """The gradient that reached the node's detached output (zeros if none did)."""
@@ -242,4 +258,5 @@ class BackwardPass:
     def pass_cost(self, node: Node) -> None:
         cost = node.inbox.get("cost")
         if cost is not None and node.prev is not None:
-            self.send(node, node.prev, "cost", cost)
+            weights = node.saved.get("weights")   # a coupled node's: upstream sees the weighted
+            self.send(node, node.prev, "cost", cost if weights is None else cost * weights)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import torch
 
 if TYPE_CHECKING:
+    from .coupling import Coupling
     from .passes import BackwardPass, ForwardPass
     from .node import Node
     from .registry import Entry
@@ -29,6 +30,8 @@ class Propagator:
     reads_grad: ClassVar[bool] = False
     #: messages addressed to nodes served by this propagator go to the node before
     routes_past: ClassVar[bool] = False
+    #: draws its node's particles in coupled groups: :meth:`coupling` says how
+    coupled: ClassVar[bool] = False
 
     entry: "Entry | None" = None
     options: dict[str, Any] = {}
@@ -39,6 +42,14 @@ class Propagator:
 
     def forward(self, node: "Node", fp: "ForwardPass") -> torch.Tensor:
         raise NotImplementedError(f"{type(self).__name__}.forward")
+
+    def coupling(self, node: "Node") -> "Coupling":
+        """How a coupled propagator groups this node's particles (see :mod:`.coupling`).
+
+        Called before :meth:`forward` when ``coupled`` is True; may depend on the
+        node's distribution (its number of outcomes, its dimension).
+        """
+        raise NotImplementedError(f"{type(self).__name__} sets coupled but not coupling()")
 
     def backward(self, node: "Node", bp: "BackwardPass") -> None:
         """Default: nothing beyond what autograd already does."""

@@ -3,6 +3,8 @@
 * :mod:`.builtin`: Backprop, RP, LR, TP, GR, GS, Pause, Skip, registered in the
   core registry exactly as a user's own propagator is (the registry imports
   this package the first time a plan resolves a name);
+* :mod:`.discrete`: ARM, DisARM, Enumerate (coupled particles) and Gumbel for
+  discrete nodes; :mod:`.mvd`: the measure-valued derivative (MVD) of Normal nodes;
 * :mod:`.parts`: :class:`Composite` and the parts it mixes (pathwise, score function);
 * :mod:`.baselines`: what LR-type parts subtract from the cost-to-go;
 * :mod:`.gaussian`: fitting and resampling Gaussians over particles (GR, GS).
@@ -10,9 +12,12 @@
 from . import baselines
 from .baselines import baseline
 from .builtin import GR, GS, LR, RP, TP, Backprop, Pause, Skip
+from .discrete import ARM, DisARM, Enumerate, Gumbel
+from .mvd import MVD
 from .gaussian import fitted_gaussian
 from .parts import Composite, Part, Pathwise, ScoreFunction, draw, per_particle_sum
 
-__all__ = ["GR", "GS", "LR", "RP", "TP", "Backprop", "Pause", "Skip", "Composite", "Part",
+__all__ = ["GR", "GS", "LR", "RP", "TP", "Backprop", "Pause", "Skip", "ARM", "DisARM",
+           "Enumerate", "Gumbel", "MVD", "Composite", "Part",
            "Pathwise", "ScoreFunction", "baseline", "baselines", "draw", "fitted_gaussian",
            "per_particle_sum"]

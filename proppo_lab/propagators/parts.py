@@ -34,13 +34,21 @@ def draw(node: Node, how: str) -> torch.Tensor:
     dist = node.dist
     if how == "rsample":
         if not dist.has_rsample:
+            support = getattr(dist, "support", None)
+            discrete = ("; for a discrete node: LR, ARM, DisARM, Enumerate or Gumbel"
+                        if getattr(support, "is_discrete", False) else "")
             raise ValueError(f"{type(dist).__name__} has no reparameterised sampler (rsample); "
-                             "use a score-function propagator such as LR")
-        return dist.rsample()
-    with torch.no_grad():
-        # where a reparameterised sampler exists it draws the same noise as RP,
-        # which gives common random numbers across plans (and is faster)
-        return dist.rsample() if dist.has_rsample else dist.sample()
+                             f"use a score-function propagator such as LR{discrete}")
+        x = dist.rsample()
+    else:
+        with torch.no_grad():
+            # where a reparameterised sampler exists it draws the same noise as RP,
+            # which gives common random numbers across plans (and is faster)
+            x = dist.rsample() if dist.has_rsample else dist.sample()
+    if node.coupling is not None:   # upstream of a coupled node: one draw per group
+        node.coupling.groups(x.shape[0], f"a coupled node downstream of '{node.site}'")
+        x = node.coupling.shared(x)
+    return x
 
 
 def per_particle_sum(x: torch.Tensor) -> torch.Tensor:
@@ -143,9 +151,11 @@ class ScoreFunction(Part):
         cost = bp.cost(node)
         if cost is None:
             return [], []
-        b = self.baseline(cost, bp.state(node), self.options)
+        b = group_baseline(node, self.baseline, cost, bp.state(node), self.options)
         bp.note(node, "baseline", b)
         w = (cost - b) / cost.shape[0]
+        if node.weight is not None:   # particles weighted by a coupled node upstream
+            w = w * node.weight
         if "logp" in node.saved:
             return [node.saved["logp"]], [w]
         dist = node.dist
@@ -163,12 +173,23 @@ class ScoreFunction(Part):
         gradient), so the terms of a run of nodes are computed together.
         """
         if (self.density is not None or "logp" in node.saved or node.dist is None
-                or self.baseline_name not in self.STATELESS):
+                or self.baseline_name not in self.STATELESS
+                or node.coupling is not None or node.weight is not None):
             return False
         cost = bp.cost(node)
         if cost is not None:
             bp.defer(_score_terms_stacked, (node, cost, self, weight))
         return True
+
+
+def group_baseline(node: Node, fn, cost: torch.Tensor, state: dict, options: dict):
+    """The baseline, with a group of particles that share this node's draw
+    (upstream of a coupled node) counted as one particle: a member's own group
+    must not enter its baseline, or the estimator would be biased."""
+    coupling = node.coupling
+    if coupling is None:
+        return fn(cost, state, options)
+    return coupling.repeat(fn(coupling.means(cost), state, options))
 
 
 def _normal_score(w, x, loc, scale, want_loc: bool, want_scale: bool):
@@ -296,16 +317,19 @@ class Composite(Propagator):
                       for tensors, grads in terms]
         params = list(bp.manager.params.values())
         found = per_particle.parameter_directions(inputs, params, self.directions)
+        # particles sharing this node's draw (upstream of a coupled node) are one sample
+        grouped = node.coupling.sums if node.coupling is not None else (lambda rows: rows)
         out = []
         for vs in cotangents:
             if vs is None:
                 out.append(None)
             elif found is not None:
                 jus, exact = found
-                out.append(per_particle.trace_variance(per_particle.project(jus, vs), exact))
+                rows = grouped(per_particle.project(jus, vs))
+                out.append(per_particle.trace_variance(rows, exact))
             else:  # no named parameter in this segment: weigh on the inputs themselves
                 rows = torch.cat([v.reshape(v.shape[0], -1) for v in vs if v is not None], 1)
-                out.append(per_particle.trace_variance(rows, exact=True))
+                out.append(per_particle.trace_variance(grouped(rows), exact=True))
         return out
 
 

@@ -33,6 +33,7 @@ import torch
 
 from ..contracts import LOSS_COLOUR, PARAM_COLOUR, VIEWS
 from ..core import registry
+from ..core.coupling import RegroupError
 from ..core.manager import PropagationManager
 from ..core.plan import Plan, parse_default
 from . import walk
@@ -316,7 +317,11 @@ def capture(program: Callable[[PropagationManager], Any], plan=None, default="RP
     pm = PropagationManager(plan=plan, default=default, **manager_kwargs)
     pm.record_edges = True
     try:
-        program(pm)
+        try:
+            program(pm)
+        except RegroupError:   # a coupled node learnt its grouping: draw upstream in groups
+            pm.discard()
+            program(pm)
         tape = pm.tape
         owners = walk.owners(tape)
         instances = [_describe(n) for n in tape]

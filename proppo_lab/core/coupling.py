@@ -1,0 +1,102 @@
+"""Coupled particles: a node's particles drawn in groups that an estimator reads together.
+
+Some estimators do not draw their node's particles independently: ARM and
+DisARM draw antithetic pairs, enumeration gives one particle per outcome, a
+measure-valued derivative one particle per coordinate and sign, and evolution
+strategies antithetic perturbations. Such a propagator declares a
+:class:`Coupling` for its node (``Propagator.coupling``); on the way back it
+reads each group's costs-to-go (``BackwardPass.group_costs``).
+
+Layout: the N particles form ``N // size`` groups of ``size`` *consecutive*
+particles; particle i is member ``i % size`` of group ``i // size``.
+
+What the engine does with a coupling, so that every estimator stays unbiased:
+
+* **Members share what lies upstream.** A group's estimator compares its
+  members' costs, so they must differ only in this node's value. Every sample
+  node recorded before the coupled node in the iteration therefore draws one
+  value per group (``Coupling.shared``), and baselines and TP's variances of
+  those nodes treat the group as one particle (``Coupling.means``/``sums``).
+  Data the program makes differ per particle itself (a batch, its own
+  ``torch.randn``) must be repeated group-wise (``pm.coupling.repeat(x)``).
+* **Members may carry weights.** A member that is an outcome weighted by its
+  probability (enumeration) or an evaluation point that is not a draw at all
+  (MVD's perturbed copies) sets per-particle weights (``ForwardPass.weigh``):
+  later losses, later nodes' score terms and the cost-to-go sent upstream are
+  weighted by them, so the objective is still the mean of real draws.
+* **The particle count must split into groups**; otherwise a
+  :class:`~.errors.PropagationError` names the node.
+
+The grouping of an iteration is fixed by its first coupled node. Since the
+nodes upstream of it were drawn before it showed itself, the manager learns
+the grouping and asks for the iteration to run again (``pm.estimate`` does so
+by itself); later iterations draw in groups from the start. One coupled node
+per particle path: a second coupled node downstream of the first would see
+members that already differ, so a second coupled node in one iteration is
+refused (nested groups are future work).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .errors import PropagationError
+
+
+@dataclass(frozen=True)
+class Coupling:
+    """How a node's particles are grouped.
+
+    ``size``: particles per group. ``kind``: how members differ, for people
+    and UIs ("antithetic", "outcomes", "coordinates", "perturbations").
+    """
+
+    size: int
+    kind: str = "group"
+
+    def __post_init__(self):
+        if not isinstance(self.size, int) or self.size < 1:
+            raise ValueError(f"a coupling's group size must be a positive int, got {self.size!r}")
+
+    def groups(self, particles: int, who: str = "this propagator") -> int:
+        """How many groups ``particles`` make; a ValueError naming ``who`` when they don't split."""
+        if particles % self.size:
+            raise ValueError(
+                f"{who} draws particles in {self.kind} groups of {self.size}: {particles} "
+                f"particles cannot be split into such groups; use a multiple of {self.size}")
+        return particles // self.size
+
+    def split(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, ...) -> (groups, size, ...)."""
+        return x.reshape(x.shape[0] // self.size, self.size, *x.shape[1:])
+
+    def merge(self, x: torch.Tensor) -> torch.Tensor:
+        """(groups, size, ...) -> (N, ...)."""
+        return x.reshape(x.shape[0] * x.shape[1], *x.shape[2:])
+
+    def shared(self, x: torch.Tensor) -> torch.Tensor:
+        """Every member takes its group's first member's value (gradients flow to that one)."""
+        g = self.split(x)
+        return self.merge(g[:, :1].expand_as(g))
+
+    def repeat(self, x: torch.Tensor) -> torch.Tensor:
+        """(groups, ...) -> (N, ...): one row per group repeated for its members (data)."""
+        return x.repeat_interleave(self.size, dim=0)
+
+    def means(self, x: torch.Tensor) -> torch.Tensor:
+        """Per-group means along dim 0: (N, ...) -> (groups, ...)."""
+        return self.split(x).mean(1)
+
+    def sums(self, x: torch.Tensor) -> torch.Tensor:
+        """Per-group sums along dim 0: (N, ...) -> (groups, ...)."""
+        return self.split(x).sum(1)
+
+
+
+class RegroupError(PropagationError):
+    """The iteration met its coupled node after drawing upstream nodes one per particle.
+
+    The manager now knows the grouping; running the iteration again draws them
+    in groups. ``PropagationManager.estimate`` does that by itself.
+    """
