@@ -14,6 +14,8 @@ iterations=20)`` and displays it, then drives the page the way a person does:
 * ``test_dismiss_clears_kernel_error_and_load_updates_the_form``: the banner's
   dismiss clears ``lab.graph.error`` in the kernel; Load of a plan file updates
   the open options form.
+* ``test_a_propagator_registered_later_reaches_the_shown_palette_and_compare``:
+  ``pl.register`` in a later cell updates the displayed palette and compare toggles.
 
 Waits are on DOM conditions, never on elapsed time (except the ~1 s the long
 run is left running before Stop). Screenshots go to test-artifacts/lab-*.png.
@@ -287,3 +289,19 @@ def test_dismiss_clears_kernel_error_and_load_updates_the_form(page, lab_server)
                    return i && i.value === '3'; }""", timeout=30_000)
     assert probe(page)["plan"] == {"state": {"propagator": "TP", "options": {"every": 3}}}
     shot(page, "lab-08-loaded-plan-form.png")
+
+
+def test_a_propagator_registered_later_reaches_the_shown_palette_and_compare(page, lab_server):
+    open_lab(page, lab_server, "lab_errors.ipynb")
+    node(page, "site:state").click()
+    palette = page.locator('[data-testid="palette-LRlate"]')
+    assert palette.count() == 0
+    run_cell(page, 3)
+    page.locator(".jp-Notebook .jp-Cell").nth(3).locator(".jp-OutputArea-output").filter(
+        has_text="REGISTERED=yes").wait_for(timeout=30_000)
+    palette.wait_for(timeout=30_000)
+    page.locator(".pl-lab .pl-compare-choices button", has_text="LRlate").wait_for(timeout=30_000)
+    # and it works: assign it from the palette, run
+    select_and_assign(page, "LRlate")
+    press_run(page)
+    assert probe(page)["plan"] == {"state": "LRlate"}
