@@ -17,6 +17,7 @@ Never asserts on time. Target: median < 200 ms during a run.
 
     python bench/click_latency.py [--clicks 10] [--gap 0.5]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,8 +32,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.browser.conftest import (CHROMIUM, CHROMIUM_ARGS, jupyter_lab_server,  # noqa: E402
-                                    open_notebook_page, run_notebook_cell, scratch_notebook)
+from tests.browser.conftest import (  # noqa: E402
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    jupyter_lab_server,
+    open_notebook_page,
+    run_notebook_cell,
+    scratch_notebook,
+)
 
 OUT = ROOT / "bench" / "results" / "click_latency.json"
 TARGET_MS = 200.0
@@ -64,8 +71,10 @@ def node(page, node_id):
 
 def read_kernel(page):
     out = page.locator(".jp-Notebook .jp-Cell").nth(1).locator(".jp-OutputArea-output")
-    page.evaluate("() => document.querySelectorAll('.jp-Notebook .jp-Cell')[1]"
-                  ".querySelectorAll('.jp-OutputArea-output').forEach(o => o.remove())")
+    page.evaluate(
+        "() => document.querySelectorAll('.jp-Notebook .jp-Cell')[1]"
+        ".querySelectorAll('.jp-OutputArea-output').forEach(o => o.remove())"
+    )
     run_notebook_cell(page, 1)
     out.filter(has_text="RUNNING=").first.wait_for(timeout=60_000)
     text = "\n".join(out.all_inner_texts())
@@ -95,10 +104,14 @@ def click_series(page, clicks: int, gap_s: float) -> tuple[list[float], dict]:
 
 
 def summary(lat: list[float]) -> dict:
-    return {"n": len(lat), "median_ms": statistics.median(lat) if lat else None,
-            "min_ms": min(lat) if lat else None, "max_ms": max(lat) if lat else None,
-            "samples_ms": [round(x, 1) for x in lat],
-            "meets_target": bool(lat) and statistics.median(lat) < TARGET_MS}
+    return {
+        "n": len(lat),
+        "median_ms": statistics.median(lat) if lat else None,
+        "min_ms": min(lat) if lat else None,
+        "max_ms": max(lat) if lat else None,
+        "samples_ms": [round(x, 1) for x in lat],
+        "meets_target": bool(lat) and statistics.median(lat) < TARGET_MS,
+    }
 
 
 def main() -> None:
@@ -109,19 +122,31 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
 
     base, root = scratch_notebook("pl-click-", "click.ipynb", NB_BUILD, NB_READ)
-    result = {"benchmark": "graph-node click -> kernel 'selected' change, Lab run in progress",
-              "target_ms": TARGET_MS,
-              "config": {"program": "ChaoticRNN(beta=2.4, particles=1000, steps=100)",
-                         "plan": {"state": "TP"}, "clicks": args.clicks, "gap_s": args.gap,
-                         "statistic": "median",
-                         "clock": "page Date.now() at the click (capture phase) vs kernel "
-                                  "time.time() in a traitlets observer; same machine"},
-              "machine": {"platform": platform.platform(), "python": platform.python_version(),
-                          "cpus": os.cpu_count(), "load_average_at_start": os.getloadavg(), "chromium": CHROMIUM}}
+    result = {
+        "benchmark": "graph-node click -> kernel 'selected' change, Lab run in progress",
+        "target_ms": TARGET_MS,
+        "config": {
+            "program": "ChaoticRNN(beta=2.4, particles=1000, steps=100)",
+            "plan": {"state": "TP"},
+            "clicks": args.clicks,
+            "gap_s": args.gap,
+            "statistic": "median",
+            "clock": "page Date.now() at the click (capture phase) vs kernel "
+            "time.time() in a traitlets observer; same machine",
+        },
+        "machine": {
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "load_average_at_start": os.getloadavg(),
+            "chromium": CHROMIUM,
+        },
+    }
     try:
         with jupyter_lab_server(root, base) as server, sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                         args=CHROMIUM_ARGS)
+            browser = pw.chromium.launch(
+                executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+            )
             result["machine"]["chromium_version"] = browser.version
             page = browser.new_page(viewport={"width": 1400, "height": 1400})
             page.set_default_timeout(60_000)
@@ -142,12 +167,15 @@ def main() -> None:
             running, info = click_series(page, args.clicks, args.gap)
             result["during_run"] = summary(running)
             result["during_run"]["kernel_info"] = info
-            print(f"during run: median {result['during_run']['median_ms']:.1f} ms over "
-                  f"{len(running)} clicks (target < {TARGET_MS:.0f} ms); run still going: "
-                  f"{info.get('RUNNING')}, iterations done {info.get('ITER')}")
+            print(
+                f"during run: median {result['during_run']['median_ms']:.1f} ms over "
+                f"{len(running)} clicks (target < {TARGET_MS:.0f} ms); run still going: "
+                f"{info.get('RUNNING')}, iterations done {info.get('ITER')}"
+            )
             page.locator(".pl-lab .pl-stop").click()
-            page.wait_for_function("() => !document.querySelector('.pl-lab .pl-run').disabled",
-                                   timeout=30_000)
+            page.wait_for_function(
+                "() => !document.querySelector('.pl-lab .pl-run').disabled", timeout=30_000
+            )
             browser.close()
     finally:
         shutil.rmtree(base, ignore_errors=True)

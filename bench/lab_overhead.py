@@ -25,6 +25,7 @@ Never asserts on time; target: the Lab adds <= 10 % per iteration.
 
     python bench/lab_overhead.py [--iterations 40] [--rounds 5] [--threads 1]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,7 +48,6 @@ import torch  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 import proppo_lab as pl  # noqa: E402
-from proppo_lab import trace  # noqa: E402
 
 OUT = ROOT / "bench" / "results" / "lab_overhead.json"
 TARGET = 1.10
@@ -69,7 +69,7 @@ def bare(program, plan, n):
 def instrumented(program, plan, n):
     """The Lab's run session recording messages at every iteration, without plots
     (the Lab itself records only the iterations whose picture it shows)."""
-    lab = pl.Lab(program, plan=plan, iterations=n)   # built outside the timed region
+    lab = pl.Lab(program, plan=plan, iterations=n)  # built outside the timed region
     session = lab._session("current", lab.plan, lab.default)
     session.record(True)
     rows = []
@@ -78,15 +78,16 @@ def instrumented(program, plan, n):
         pl.seed(i)  # as the Lab seeds each iteration
         grads = session.pm.estimate(program)
         session.stats.update(grads)
-        rows.append({"label": "current", "iteration": i, "grads": grads,
-                     "loss": session.meter.take()})
+        rows.append(
+            {"label": "current", "iteration": i, "grads": grads, "loss": session.meter.take()}
+        )
     elapsed = time.perf_counter() - t0
     session.close()
     return elapsed / n
 
 
 def lab(program, plan, n):
-    lab = pl.Lab(program, plan=plan, iterations=n)   # built outside the timed region
+    lab = pl.Lab(program, plan=plan, iterations=n)  # built outside the timed region
     t0 = time.perf_counter()
     lab.run(n, wait=True)
     elapsed = time.perf_counter() - t0
@@ -102,17 +103,20 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     program = system()
-    variants = {"bare": bare, "instrumented": instrumented,
-                "lab": lambda p, plan, n: lab(p, plan, n)[0]}
+    variants = {
+        "bare": bare,
+        "instrumented": instrumented,
+        "lab": lambda p, plan, n: lab(p, plan, n)[0],
+    }
     results = {}
     for name in ("TP", "RP"):
         plan = {"state": name}
-        for fn in variants.values():           # warm-up: allocator, caches, lazy imports
+        for fn in variants.values():  # warm-up: allocator, caches, lazy imports
             fn(program, plan, 3)
         times = {v: [] for v in variants}
         order = list(variants)
         for r in range(args.rounds):
-            for v in order[r % len(order):] + order[:r % len(order)]:
+            for v in order[r % len(order) :] + order[: r % len(order)]:
                 times[v].append(variants[v](program, plan, args.iterations) * 1000)
         med = {v: statistics.median(t) for v, t in times.items()}
         results[name] = {
@@ -122,25 +126,37 @@ def main() -> None:
             "ratio_instrumented_vs_bare": med["instrumented"] / med["bare"],
             "meets_target": med["lab"] / med["bare"] <= TARGET,
         }
-        print(f"{name}: bare {med['bare']:.2f} ms/it, instrumented {med['instrumented']:.2f} "
-              f"ms/it ({med['instrumented'] / med['bare']:.3f}x), lab {med['lab']:.2f} ms/it "
-              f"({med['lab'] / med['bare']:.3f}x; target <= {TARGET:.2f}x)", flush=True)
+        print(
+            f"{name}: bare {med['bare']:.2f} ms/it, instrumented {med['instrumented']:.2f} "
+            f"ms/it ({med['instrumented'] / med['bare']:.3f}x), lab {med['lab']:.2f} ms/it "
+            f"({med['lab'] / med['bare']:.3f}x; target <= {TARGET:.2f}x)",
+            flush=True,
+        )
     out = {
         "benchmark": "Lab run with live plots vs the bare engine loop (ChaoticRNN)",
-        "config": {"particles": 1000, "steps": 100, "beta": 2.4,
-                   "iterations_per_run": args.iterations, "rounds": args.rounds,
-                   "interleaved": True, "statistic": "median",
-                   "torch_num_threads": args.threads,
-                   "torch_num_threads_note": "torch.set_num_threads(%d) and OMP_NUM_THREADS=%d "
-                                             "(the Lab's run thread does not inherit "
-                                             "set_num_threads) for stable small-tensor "
-                                             "timings" % (args.threads, args.threads),
-                   "lab_refresh_s": 0.2,
-                   "front_end": "none (no kernel): widget updates are built and serialised, "
-                                "not sent"},
-        "machine": {"platform": platform.platform(), "python": platform.python_version(),
-                    "cpus": os.cpu_count(), "load_average_at_start": os.getloadavg(), "torch": torch.__version__,
-                    "processor": platform.processor() or platform.machine()},
+        "config": {
+            "particles": 1000,
+            "steps": 100,
+            "beta": 2.4,
+            "iterations_per_run": args.iterations,
+            "rounds": args.rounds,
+            "interleaved": True,
+            "statistic": "median",
+            "torch_num_threads": args.threads,
+            "torch_num_threads_note": f"torch.set_num_threads({args.threads}) and "
+            f"OMP_NUM_THREADS={args.threads} (the Lab's run thread does not inherit "
+            "set_num_threads) for stable small-tensor timings",
+            "lab_refresh_s": 0.2,
+            "front_end": "none (no kernel): widget updates are built and serialised, not sent",
+        },
+        "machine": {
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "load_average_at_start": os.getloadavg(),
+            "torch": torch.__version__,
+            "processor": platform.processor() or platform.machine(),
+        },
         "target_ratio": TARGET,
         "results": results,
     }

@@ -28,6 +28,7 @@ Never asserts on time. Target: < 1 s for 1000 unrolled instances.
 
     python bench/layout_browser.py [--repeat 5] [--cap 30] [--skip-jupyterlab]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,7 +42,6 @@ import statistics
 import sys
 import tempfile
 import threading
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,8 +52,14 @@ from torch.distributions import Normal  # noqa: E402
 
 import proppo_lab as pl  # noqa: E402
 from proppo_lab.trace import capture  # noqa: E402
-from tests.browser.conftest import (CHROMIUM, CHROMIUM_ARGS, jupyter_lab_server,  # noqa: E402
-                                    open_notebook_page, run_notebook_cell, scratch_notebook)
+from tests.browser.conftest import (  # noqa: E402
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    jupyter_lab_server,
+    open_notebook_page,
+    run_notebook_cell,
+    scratch_notebook,
+)
 
 BUNDLE = ROOT / "labextension" / "node_modules" / "@hpcc-js" / "wasm-graphviz" / "dist" / "index.js"
 OUT = ROOT / "bench" / "results" / "layout_browser.json"
@@ -105,12 +111,14 @@ window.layoutOnce = (dot, capMs) => new Promise((resolve) => {
 
 def chain_program(steps: int):
     """A program with ``steps`` instances of one site; the parameter feeds the first only."""
+
     def program(pm):
         w = pm.param("w", torch.tensor(0.5, requires_grad=True))
         x = pm.sample("state", Normal(w * torch.ones(4, 1), 0.1))
         for _ in range(steps - 1):
             x = pm.sample("state", Normal(torch.sin(x), 0.1))
-        pm.loss("cost", (x ** 2).sum(-1))
+        pm.loss("cost", (x**2).sum(-1))
+
     return program
 
 
@@ -121,11 +129,16 @@ def dots() -> dict[str, dict]:
         view = g.to_json({"state": "TP"}, "unrolled")
         out[f"chaotic_rnn_unrolled_{steps}"] = {
             "dot": g.to_dot({"state": "TP"}, "unrolled"),
-            "graph_nodes": len(view["nodes"]), "graph_edges": len(view["edges"])}
+            "graph_nodes": len(view["nodes"]),
+            "graph_edges": len(view["edges"]),
+        }
     g = capture(chain_program(1000), {"state": "TP"})
     view = g.to_json({"state": "TP"}, "unrolled")
-    out["chain_1000"] = {"dot": g.to_dot({"state": "TP"}, "unrolled"),
-                         "graph_nodes": len(view["nodes"]), "graph_edges": len(view["edges"])}
+    out["chain_1000"] = {
+        "dot": g.to_dot({"state": "TP"}, "unrolled"),
+        "graph_nodes": len(view["nodes"]),
+        "graph_edges": len(view["edges"]),
+    }
     return out
 
 
@@ -137,8 +150,10 @@ def serve(directory: Path):
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map,
-                      ".js": "text/javascript"}
+    extensions_map = {
+        **http.server.SimpleHTTPRequestHandler.extensions_map,
+        ".js": "text/javascript",
+    }
 
     def log_message(self, *args):  # noqa: D401 - silence
         pass
@@ -157,29 +172,42 @@ def static_bench(browser, graphs: dict, repeat: int, cap_s: float) -> dict:
         for name, g in graphs.items():
             runs = []
             for _ in range(repeat):
-                r = page.evaluate("([d, c]) => window.layoutOnce(d, c)",
-                                  [g["dot"], cap_s * 1000])
+                r = page.evaluate("([d, c]) => window.layoutOnce(d, c)", [g["dot"], cap_s * 1000])
                 runs.append(r)
                 if r.get("timed_out") or r.get("error"):
                     break  # do not spend the cap again on a graph that did not finish
             ok = [r for r in runs if "total_ms" in r]
-            entry = {"graph_nodes": g["graph_nodes"], "graph_edges": g["graph_edges"],
-                     "dot_bytes": len(g["dot"]), "runs": len(runs)}
+            entry = {
+                "graph_nodes": g["graph_nodes"],
+                "graph_edges": g["graph_edges"],
+                "dot_bytes": len(g["dot"]),
+                "runs": len(runs),
+            }
             if ok:
-                entry.update({
-                    "wasm_load_ms_first": ok[0]["load_ms"],
-                    "layout_ms_first": ok[0]["layout_ms"],
-                    "wall_ms_median": statistics.median(r["wall_ms"] for r in ok),
-                    "layout_ms_median": statistics.median(r["layout_ms"] for r in ok),
-                    "insert_ms_median": statistics.median(r["insert_ms"] for r in ok),
-                    "total_ms_median": statistics.median(r["total_ms"] for r in ok),
-                    "total_ms_min": min(r["total_ms"] for r in ok),
-                    "svg_nodes": ok[-1]["nodes"], "svg_edges": ok[-1]["edges"],
-                    "meets_target": statistics.median(r["total_ms"] for r in ok) < TARGET_S * 1000})
+                entry.update(
+                    {
+                        "wasm_load_ms_first": ok[0]["load_ms"],
+                        "layout_ms_first": ok[0]["layout_ms"],
+                        "wall_ms_median": statistics.median(r["wall_ms"] for r in ok),
+                        "layout_ms_median": statistics.median(r["layout_ms"] for r in ok),
+                        "insert_ms_median": statistics.median(r["insert_ms"] for r in ok),
+                        "total_ms_median": statistics.median(r["total_ms"] for r in ok),
+                        "total_ms_min": min(r["total_ms"] for r in ok),
+                        "svg_nodes": ok[-1]["nodes"],
+                        "svg_edges": ok[-1]["edges"],
+                        "meets_target": statistics.median(r["total_ms"] for r in ok)
+                        < TARGET_S * 1000,
+                    }
+                )
             else:
-                entry.update({"timed_out": bool(runs and runs[-1].get("timed_out")),
-                              "cap_s": cap_s, "error": runs[-1].get("error") if runs else None,
-                              "meets_target": False})
+                entry.update(
+                    {
+                        "timed_out": bool(runs and runs[-1].get("timed_out")),
+                        "cap_s": cap_s,
+                        "error": runs[-1].get("error") if runs else None,
+                        "meets_target": False,
+                    }
+                )
             results[name] = entry
             print(f"  static {name:28s} {_fmt_entry(entry)}", flush=True)
         page.close()
@@ -191,10 +219,13 @@ def static_bench(browser, graphs: dict, repeat: int, cap_s: float) -> dict:
 
 def _fmt_entry(e: dict) -> str:
     if "total_ms_median" in e:
-        return (f"{e['graph_nodes']:5d} nodes: layout {e['layout_ms_median']:8.1f} ms, "
-                f"insert {e['insert_ms_median']:6.1f} ms, total {e['total_ms_median']:8.1f} ms "
-                f"(first layout {e['layout_ms_first']:.0f} ms)")
-    return f"{e['graph_nodes']:5d} nodes: did not finish within {e.get('cap_s')} s {e.get('error') or ''}"
+        return (
+            f"{e['graph_nodes']:5d} nodes: layout {e['layout_ms_median']:8.1f} ms, "
+            f"insert {e['insert_ms_median']:6.1f} ms, total {e['total_ms_median']:8.1f} ms "
+            f"(first layout {e['layout_ms_first']:.0f} ms)"
+        )
+    error = e.get("error") or ""
+    return f"{e['graph_nodes']:5d} nodes: did not finish within {e.get('cap_s')} s {error}"
 
 
 NB_BUILD = """import time, torch
@@ -227,11 +258,13 @@ def jupyterlab_bench(browser, repeat: int) -> dict:
             open_notebook_page(page, server, "layout.ipynb")
             run_notebook_cell(page, 0)
             page.locator('[data-testid="graph-node"][data-node-id="site:state"]').wait_for(
-                timeout=120_000)
+                timeout=120_000
+            )
             out = page.locator(".jp-Notebook .jp-Cell").nth(1).locator(".jp-OutputArea-output")
             for i in range(2 * repeat):
                 target = "unrolled" if i % 2 == 0 else "rolled"
-                page.evaluate("""(view) => {
+                page.evaluate(
+                    """(view) => {
                     window.__plSeen = null;
                     const canvas = document.querySelector('.pl-canvas');
                     const obs = new MutationObserver(() => {
@@ -239,7 +272,9 @@ def jupyterlab_bench(browser, repeat: int) -> dict:
                         if (svg) { window.__plSeen = Date.now(); obs.disconnect(); }
                     });
                     obs.observe(canvas, { childList: true, subtree: false });
-                }""", target)
+                }""",
+                    target,
+                )
                 run_notebook_cell(page, 1)
                 page.wait_for_function("() => window.__plSeen !== null", timeout=120_000)
                 out.filter(has_text=f"VIEW={target}").first.wait_for()
@@ -253,13 +288,19 @@ def jupyterlab_bench(browser, repeat: int) -> dict:
             ctx.close()
     finally:
         shutil.rmtree(base, ignore_errors=True)
-    entry = {"graph_nodes_drawn": nodes, "samples_ms": samples,
-             "kernel_render_ms_median": statistics.median(kernel_ms),
-             "end_to_end_ms_median": statistics.median(samples),
-             "meets_target": statistics.median(samples) < TARGET_S * 1000}
-    print(f"  jupyterlab unrolled 1000-instance view: end to end "
-          f"{entry['end_to_end_ms_median']:.0f} ms median (kernel DOT "
-          f"{entry['kernel_render_ms_median']:.0f} ms), {nodes} nodes drawn", flush=True)
+    entry = {
+        "graph_nodes_drawn": nodes,
+        "samples_ms": samples,
+        "kernel_render_ms_median": statistics.median(kernel_ms),
+        "end_to_end_ms_median": statistics.median(samples),
+        "meets_target": statistics.median(samples) < TARGET_S * 1000,
+    }
+    print(
+        f"  jupyterlab unrolled 1000-instance view: end to end "
+        f"{entry['end_to_end_ms_median']:.0f} ms median (kernel DOT "
+        f"{entry['kernel_render_ms_median']:.0f} ms), {nodes} nodes drawn",
+        flush=True,
+    )
     return entry
 
 
@@ -270,14 +311,25 @@ def main() -> None:
     ap.add_argument("--skip-jupyterlab", action="store_true")
     args = ap.parse_args()
     from playwright.sync_api import sync_playwright
+
     graphs = dots()
     result = {
         "benchmark": "graph layout in headless Chromium (@hpcc-js/wasm-graphviz, dot engine)",
         "target_s": TARGET_S,
-        "machine": {"platform": platform.platform(), "python": platform.python_version(),
-                    "cpus": os.cpu_count(), "load_average_at_start": os.getloadavg(), "chromium": CHROMIUM, "torch": torch.__version__},
-        "config": {"repeat": args.repeat, "cap_s": args.cap, "statistic": "median",
-                   "layout_in": "module Web Worker (static); the widget's main thread (jupyterlab)"},
+        "machine": {
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "load_average_at_start": os.getloadavg(),
+            "chromium": CHROMIUM,
+            "torch": torch.__version__,
+        },
+        "config": {
+            "repeat": args.repeat,
+            "cap_s": args.cap,
+            "statistic": "median",
+            "layout_in": "module Web Worker (static); the widget's main thread (jupyterlab)",
+        },
     }
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)

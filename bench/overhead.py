@@ -16,6 +16,7 @@ the ratio to plain. Never asserts on time: targets are printed next to the ratio
 
     python bench/overhead.py [--iterations 50] [--warmup 5] [--threads N] [--device cpu]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,15 +50,20 @@ def make_variants(system: ChaoticRNN, device: torch.device):
         beta.grad = None
         s = system.start.expand(system.particles, 2)
         for _ in range(system.steps):
-            s = torch.distributions.Normal(torch.sigmoid(beta * s @ system.W), system.scale,
-                                           validate_args=False).rsample()
+            s = torch.distributions.Normal(
+                torch.sigmoid(beta * s @ system.W), system.scale, validate_args=False
+            ).rsample()
         (0.5 * ((1 - s) ** 2).sum(-1)).mean().backward()
 
     variants = {"plain": plain, "plain_dist": plain_dist}
-    plans = {"RP": "RP", "LR": "LR", "TP": "TP",
-             # TP recomputing its weights every 10th step (the option trading accuracy of
-             # the weights for speed)
-             "TP_every10": {"propagator": "TP", "options": {"every": 10}}}
+    plans = {
+        "RP": "RP",
+        "LR": "LR",
+        "TP": "TP",
+        # TP recomputing its weights every 10th step (the option trading accuracy of
+        # the weights for speed)
+        "TP_every10": {"propagator": "TP", "options": {"every": 10}},
+    }
     for name, spec in plans.items():
         pm = pl.PropagationManager({"state": spec}, sites=system.sites)
 
@@ -83,7 +89,7 @@ def measure(variants, iterations: int, warmup: int, device) -> dict[str, list[fl
     sync(device)
     times = {name: [] for name in names}
     for i in range(iterations):
-        order = names[i % len(names):] + names[:i % len(names)]  # rotate: no fixed position
+        order = names[i % len(names) :] + names[: i % len(names)]  # rotate: no fixed position
         for name in order:
             sync(device)
             start = time.perf_counter()
@@ -97,8 +103,12 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--iterations", type=int, default=50, help="measured rounds (>= 50)")
     parser.add_argument("--warmup", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch.set_num_threads (default: leave torch's choice)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch.set_num_threads (default: leave torch's choice)",
+    )
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--particles", type=int, default=1000)
     parser.add_argument("--steps", type=int, default=100)
@@ -115,33 +125,49 @@ def main(argv=None) -> int:
 
     median = {k: statistics.median(v) for k, v in times.items()}
     ratios = {k: median[k] / median["plain"] for k in median if k != "plain"}
-    ratios_dist = {k: median[k] / median["plain_dist"] for k in median if k not in ("plain", "plain_dist")}
-    print(f"chaotic RNN, {args.particles} particles, {args.steps} steps, beta {args.beta}, "
-          f"{device}, {torch.get_num_threads()} threads; median of {args.iterations} "
-          f"interleaved rounds after {args.warmup} warm-up\n")
-    print(f"{'variant':>10} {'ms/iter':>9} {'p10':>8} {'p90':>8} {'vs plain':>9} "
-          f"{'vs dist':>8} {'target':>8}")
+    ratios_dist = {
+        k: median[k] / median["plain_dist"] for k in median if k not in ("plain", "plain_dist")
+    }
+    print(
+        f"chaotic RNN, {args.particles} particles, {args.steps} steps, beta {args.beta}, "
+        f"{device}, {torch.get_num_threads()} threads; median of {args.iterations} "
+        f"interleaved rounds after {args.warmup} warm-up\n"
+    )
+    print(
+        f"{'variant':>10} {'ms/iter':>9} {'p10':>8} {'p90':>8} {'vs plain':>9} "
+        f"{'vs dist':>8} {'target':>8}"
+    )
     for k, v in times.items():
         q = statistics.quantiles(v, n=10)
         ratio = f"{ratios[k]:.2f}x" if k in ratios else "1.00x"
         vs_dist = f"{ratios_dist[k]:.2f}x" if k in ratios_dist else ""
         target = f"<={TARGETS[k]:.2f}x" if k in TARGETS else ""
         flag = "" if k not in TARGETS or ratios[k] <= TARGETS[k] else "  (above target)"
-        print(f"{k:>10} {median[k]:9.2f} {q[0]:8.2f} {q[-1]:8.2f} {ratio:>9} {vs_dist:>8} "
-              f"{target:>8}{flag}")
+        print(
+            f"{k:>10} {median[k]:9.2f} {q[0]:8.2f} {q[-1]:8.2f} {ratio:>9} {vs_dist:>8} "
+            f"{target:>8}{flag}"
+        )
 
     result = {
         "benchmark": "engine overhead vs plain autograd (ChaoticRNN)",
-        "config": {"particles": args.particles, "steps": args.steps, "beta": args.beta,
-                   "iterations": args.iterations, "warmup": args.warmup,
-                   "interleaved": True, "statistic": "median"},
+        "config": {
+            "particles": args.particles,
+            "steps": args.steps,
+            "beta": args.beta,
+            "iterations": args.iterations,
+            "warmup": args.warmup,
+            "interleaved": True,
+            "statistic": "median",
+        },
         "ms_per_iteration": median,
         "ratio_vs_plain": ratios,
         "ratio_vs_plain_distributions": ratios_dist,
         "targets": TARGETS,
         "meets_target": {k: ratios[k] <= TARGETS[k] for k in TARGETS},
-        "p10_p90_ms": {k: [statistics.quantiles(v, n=10)[0], statistics.quantiles(v, n=10)[-1]]
-                       for k, v in times.items()},
+        "p10_p90_ms": {
+            k: [statistics.quantiles(v, n=10)[0], statistics.quantiles(v, n=10)[-1]]
+            for k, v in times.items()
+        },
         "machine": {
             "cpu_count": os.cpu_count(),
             "torch_threads": torch.get_num_threads(),
@@ -150,8 +176,11 @@ def main(argv=None) -> int:
             "platform": platform.platform(),
             "processor": platform.processor() or platform.machine(),
             "device": str(device),
-            "device_name": (torch.cuda.get_device_name(device) if device.type == "cuda"
-                            else platform.processor() or platform.machine()),
+            "device_name": (
+                torch.cuda.get_device_name(device)
+                if device.type == "cuda"
+                else platform.processor() or platform.machine()
+            ),
             "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
         },
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

@@ -11,6 +11,7 @@ instances. Writes bench/results/trace_overhead.json. Prints; never asserts
 
     python bench/trace_overhead.py [--iterations 30] [--device cpu]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -57,12 +58,12 @@ def main(argv=None):
                 ForwardCheck(pm)
             configs[(plan, mode)] = pm
     times = {k: [] for k in configs}
-    for pm in configs.values():          # warm-up
+    for pm in configs.values():  # warm-up
         pm.estimate(rnn)
     order = list(configs)
     rng = random.Random(0)
     for i in range(args.iterations):
-        rng.shuffle(order)              # no configuration always follows the same one
+        rng.shuffle(order)  # no configuration always follows the same one
         for key in order:
             pm = configs[key]
             torch.manual_seed(i)
@@ -81,9 +82,11 @@ def main(argv=None):
             row[f"{mode}_ms"] = 1000 * on
             row[f"{mode}_overhead_pct"] = 100 * (on / off - 1)
         results[plan] = row
-        print(f"{plan}: off {row['off_ms']:.1f} ms | recorder {row['recorder_ms']:.1f} ms "
-              f"({row['recorder_overhead_pct']:+.1f} %) | recorder+check "
-              f"{row['recorder+check_ms']:.1f} ms ({row['recorder+check_overhead_pct']:+.1f} %)")
+        print(
+            f"{plan}: off {row['off_ms']:.1f} ms | recorder {row['recorder_ms']:.1f} ms "
+            f"({row['recorder_overhead_pct']:+.1f} %) | recorder+check "
+            f"{row['recorder+check_ms']:.1f} ms ({row['recorder+check_overhead_pct']:+.1f} %)"
+        )
 
     # graph capture: 999 steps + the loss = 1000 node instances
     big = ChaoticRNN(beta=2.4, particles=args.particles, steps=999, device=dev)
@@ -102,15 +105,26 @@ def main(argv=None):
     t0 = time.perf_counter()
     g.to_dot(view="unrolled")
     cap["to_dot_unrolled_ms"] = 1000 * (time.perf_counter() - t0)
-    print(f"capture of 1000 node instances: {cap['without_ops']:.0f} ms "
-          f"({cap['with_ops']:.0f} ms with op names); unrolled to_json "
-          f"{cap['to_json_unrolled_ms']:.0f} ms, to_dot {cap['to_dot_unrolled_ms']:.0f} ms")
+    print(
+        f"capture of 1000 node instances: {cap['without_ops']:.0f} ms "
+        f"({cap['with_ops']:.0f} ms with op names); unrolled to_json "
+        f"{cap['to_json_unrolled_ms']:.0f} ms, to_dot {cap['to_dot_unrolled_ms']:.0f} ms"
+    )
 
-    out = {"device": dev, "torch": torch.__version__, "machine": platform.machine(),
-           "cpus": os.cpu_count(), "particles": args.particles, "steps": args.steps,
-           "iterations": args.iterations, "statistic": "median, interleaved, shuffled order",
-           "load_average": os.getloadavg(), "target_overhead_pct": 10.0,
-           "iteration_time": results, "capture_1000_instances_ms": cap}
+    out = {
+        "device": dev,
+        "torch": torch.__version__,
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "particles": args.particles,
+        "steps": args.steps,
+        "iterations": args.iterations,
+        "statistic": "median, interleaved, shuffled order",
+        "load_average": os.getloadavg(),
+        "target_overhead_pct": 10.0,
+        "iteration_time": results,
+        "capture_1000_instances_ms": cap,
+    }
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as fh:
         json.dump(out, fh, indent=2)

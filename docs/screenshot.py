@@ -7,6 +7,7 @@ sidebar collapsed. Needs what the browser tests need (Chromium, Playwright):
 
     python docs/screenshot.py [--out docs/lab.png]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -17,8 +18,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.browser.conftest import (CHROMIUM, CHROMIUM_ARGS, jupyter_lab_server,  # noqa: E402
-                                    open_notebook_page, run_notebook_cell, scratch_notebook)
+from tests.browser.conftest import (  # noqa: E402
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    jupyter_lab_server,
+    open_notebook_page,
+    run_notebook_cell,
+    scratch_notebook,
+)
 
 SETUP = """\
 import proppo_lab as pl
@@ -38,8 +45,9 @@ def main() -> None:
     base, root = scratch_notebook("pl-shot-", "lab.ipynb", SETUP, RUN)
     try:
         with jupyter_lab_server(root, base) as server, sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                         args=CHROMIUM_ARGS)
+            browser = pw.chromium.launch(
+                executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+            )
             page = browser.new_page(viewport={"width": 1600, "height": 1000})
             page.set_default_timeout(120_000)
             open_notebook_page(page, server, "lab.ipynb")
@@ -49,7 +57,7 @@ def main() -> None:
             page.get_by_text("DONE", exact=True).wait_for()
             page.locator('[data-site="state"][data-overlay-value]').first.wait_for()
             page.keyboard.press("Escape")
-            page.keyboard.press("Control+b")       # collapse the file browser
+            page.keyboard.press("Control+b")  # collapse the file browser
             page.wait_for_timeout(500)
             page.evaluate("document.querySelector('.pl-lab').scrollIntoView({block: 'start'})")
             page.wait_for_timeout(500)

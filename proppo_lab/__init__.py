@@ -5,10 +5,27 @@
 
 See README.md for the concepts: sites, plans, propagators, messages.
 """
+
 from . import propagators, systems
-from .core import (Inbox, Merge, Message, Node, NonFiniteError, Observer, Option, Plan,
-                   PlanError, PropagationError, PropagationManager, Propagator, Spec, catalogue,
-                   register, seed, unregister)
+from .core import (
+    Inbox,
+    Merge,
+    Message,
+    Node,
+    NonFiniteError,
+    Observer,
+    Option,
+    Plan,
+    PlanError,
+    PropagationError,
+    PropagationManager,
+    Propagator,
+    Spec,
+    catalogue,
+    register,
+    seed,
+    unregister,
+)
 from .propagators import Composite, Pathwise, ScoreFunction, baseline
 
 __version__ = "0.1.0"
@@ -19,13 +36,38 @@ def __getattr__(name):
     # them on first use so that a plain script using the engine stays light.
     if name == "Lab":
         from .lab.app import Lab
+
         return Lab
     if name in ("trace", "lab"):
         import importlib
+
         return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'proppo_lab' has no attribute {name!r}")
 
-__all__ = ["Lab", "Composite", "Inbox", "Merge", "Message", "Node", "NonFiniteError", "Observer",
-           "Option", "Pathwise", "Plan", "PlanError", "PropagationError", "PropagationManager",
-           "Propagator", "ScoreFunction", "Spec", "baseline", "catalogue", "propagators",
-           "register", "seed", "systems", "unregister"]
+
+__all__ = [
+    "Lab",
+    "Composite",
+    "Inbox",
+    "Merge",
+    "Message",
+    "Node",
+    "NonFiniteError",
+    "Observer",
+    "Option",
+    "Pathwise",
+    "Plan",
+    "PlanError",
+    "PropagationError",
+    "PropagationManager",
+    "Propagator",
+    "ScoreFunction",
+    "Spec",
+    "baseline",
+    "catalogue",
+    "propagators",
+    "register",
+    "seed",
+    "systems",
+    "unregister",
+]

@@ -1,4 +1,5 @@
 """Command line: ``python -m proppo_lab demo`` and ``python -m proppo_lab export``."""
+
 from __future__ import annotations
 
 import argparse
@@ -14,8 +15,10 @@ def demo(iterations: int = 30, betas=(2.4, 3.0)) -> None:
     from . import PropagationManager
     from .systems import ChaoticRNN
 
-    print("d E[cost] / d beta on the chaotic 2-D sigmoid RNN "
-          f"(1000 particles, 100 steps, {iterations} iterations each)\n")
+    print(
+        "d E[cost] / d beta on the chaotic 2-D sigmoid RNN "
+        f"(1000 particles, 100 steps, {iterations} iterations each)\n"
+    )
     print(f"{'beta':>5} {'plan':>4} {'mean':>12} {'std error':>11} {'variance':>11} {'ms/iter':>8}")
     torch.manual_seed(0)
     for beta in betas:
@@ -25,8 +28,10 @@ def demo(iterations: int = 30, betas=(2.4, 3.0)) -> None:
             start = time.perf_counter()
             grads = torch.stack([pm.estimate(system)["beta"] for _ in range(iterations)])
             ms = 1000 * (time.perf_counter() - start) / iterations
-            print(f"{beta:5.1f} {name:>4} {grads.mean():12.4g} {grads.std() / iterations ** 0.5:11.3g} "
-                  f"{grads.var():11.3g} {ms:8.1f}")
+            print(
+                f"{beta:5.1f} {name:>4} {grads.mean():12.4g} {grads.std() / iterations**0.5:11.3g} "
+                f"{grads.var():11.3g} {ms:8.1f}"
+            )
         print()
 
 
@@ -35,24 +40,39 @@ def main(argv=None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     d = sub.add_parser("demo", help="print chaotic-RNN gradient statistics under RP, LR, TP")
     d.add_argument("--iterations", type=int, default=30)
-    e = sub.add_parser("export", help="export a notebook to one self-contained offline HTML page "
-                                      "(graphs as SVG, plotly plots interactive, no network)")
+    e = sub.add_parser(
+        "export",
+        help="export a notebook to one self-contained offline HTML page "
+        "(graphs as SVG, plotly plots interactive, no network)",
+    )
     e.add_argument("notebook", help="the .ipynb to export")
     e.add_argument("-o", "--output", help="the HTML page to write (default: NOTEBOOK.html)")
-    e.add_argument("--execute", action="store_true",
-                   help="run the notebook first (fresh kernel) and export the live state")
+    e.add_argument(
+        "--execute",
+        action="store_true",
+        help="run the notebook first (fresh kernel) and export the live state",
+    )
     e.add_argument("--timeout", type=int, default=600, help="seconds per cell with --execute")
     e.add_argument("--kernel", default=None, help="kernel name with --execute")
-    e.add_argument("--save-notebook", default=None,
-                   help="with --execute: also write the executed notebook here")
+    e.add_argument(
+        "--save-notebook",
+        default=None,
+        help="with --execute: also write the executed notebook here",
+    )
     args = parser.parse_args(argv)
     if args.command == "demo":
         demo(args.iterations)
     elif args.command == "export":
         from .lab.export import export
-        out = export(args.notebook, args.output, execute_first=args.execute,
-                     timeout=args.timeout, kernel_name=args.kernel,
-                     save_notebook=args.save_notebook)
+
+        out = export(
+            args.notebook,
+            args.output,
+            execute_first=args.execute,
+            timeout=args.timeout,
+            kernel_name=args.kernel,
+            save_notebook=args.save_notebook,
+        )
         print(f"wrote {out}")
     return 0
 

@@ -34,8 +34,16 @@ PARAM_COLOUR = "#f2f2f2"
 LOSS_COLOUR = "#fff2b3"
 
 #: Colours of plot series that have no propagator colour (Okabe-Ito, colour-blind safe).
-SERIES_PALETTE = ("#0072b2", "#e69f00", "#009e73", "#cc79a7", "#d55e00", "#56b4e9", "#f0e442",
-                  "#000000")
+SERIES_PALETTE = (
+    "#0072b2",
+    "#e69f00",
+    "#009e73",
+    "#cc79a7",
+    "#d55e00",
+    "#56b4e9",
+    "#f0e442",
+    "#000000",
+)
 
 #: Text on a fill whose relative luminance (WCAG) is below this is drawn white, else black.
 DARK_FILL_LUMINANCE = 0.45
@@ -43,7 +51,7 @@ DARK_FILL_LUMINANCE = 0.45
 
 def luminance(fill: str) -> float:
     """WCAG relative luminance of ``#rrggbb``: 0 (black) .. 1 (white)."""
-    channels = (int(fill[i:i + 2], 16) / 255 for i in (1, 3, 5))
+    channels = (int(fill[i : i + 2], 16) / 255 for i in (1, 3, 5))
     r, g, b = (c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels)
     return 0.2126 * r + 0.7152 * g + 0.0722 * b
 

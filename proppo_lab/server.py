@@ -13,6 +13,7 @@ Enabled by ``jupyter-config/jupyter_server_config.d/proppo_lab.json``,
 installed as shared data into ``etc/jupyter/jupyter_server_config.d``.
 Loading it imports the proppo_lab package (and so torch) once, at server start.
 """
+
 from __future__ import annotations
 
 import json
@@ -62,8 +63,14 @@ def _handler_class():
 
         @web.authenticated
         def get(self):
-            self.finish(json.dumps({"folder": FOLDER,
-                                    "notebooks": [f"{FOLDER}/{p.name}" for p in tutorial_files()]}))
+            self.finish(
+                json.dumps(
+                    {
+                        "folder": FOLDER,
+                        "notebooks": [f"{FOLDER}/{p.name}" for p in tutorial_files()],
+                    }
+                )
+            )
 
         @web.authenticated
         def post(self):
@@ -83,6 +90,7 @@ def _jupyter_server_extension_points():
 
 def _load_jupyter_server_extension(serverapp) -> None:
     from jupyter_server.utils import url_path_join
+
     web_app = serverapp.web_app
     route = url_path_join(web_app.settings["base_url"], "proppo-lab", "tutorials")
     web_app.add_handlers(".*$", [(route, _handler_class())])

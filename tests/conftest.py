@@ -6,10 +6,11 @@ tolerances derived from the estimator's own standard error,
 hard-coded number. ``k = 4`` makes a false alarm a ~6e-5 event per
 comparison, while a real bias of a few standard errors still fails.
 """
+
 from __future__ import annotations
 
 import math
-from typing import Callable, Mapping
+from collections.abc import Callable
 
 import pytest
 import torch
@@ -47,8 +48,9 @@ def mean_se(samples: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return samples.mean(0), samples.std(0) / math.sqrt(n)
 
 
-def assert_within_se(samples: torch.Tensor, truth, k: float = 4.0, bias: float | torch.Tensor = 0.0,
-                     what: str = "") -> None:
+def assert_within_se(
+    samples: torch.Tensor, truth, k: float = 4.0, bias: float | torch.Tensor = 0.0, what: str = ""
+) -> None:
     """Assert ``|mean - truth| <= k * SE + bias`` elementwise.
 
     ``bias`` is an explicit allowance for estimators that are only
@@ -63,27 +65,31 @@ def assert_within_se(samples: torch.Tensor, truth, k: float = 4.0, bias: float |
     assert bool((se > 0).all()), f"{what}: zero standard error (degenerate estimates)"
     assert bool((err <= tol).all()), (
         f"{what}: mean {mean.tolist()} vs truth {truth.tolist()}: |error| {err.tolist()} "
-        f"> {k} SE + bias = {tol.tolist()} (SE {se.tolist()})")
+        f"> {k} SE + bias = {tol.tolist()} (SE {se.tolist()})"
+    )
 
 
 def assert_close_means(a: torch.Tensor, b: torch.Tensor, k: float = 4.0, what: str = "") -> None:
     """Two independent estimators agree: ``|mean_a - mean_b| <= k * sqrt(SE_a^2 + SE_b^2)``."""
     ma, sa = mean_se(a)
     mb, sb = mean_se(b)
-    tol = k * torch.sqrt(sa ** 2 + sb ** 2)
+    tol = k * torch.sqrt(sa**2 + sb**2)
     assert bool(((ma - mb).abs() <= tol).all()), (
         f"{what}: means {ma.tolist()} and {mb.tolist()} differ by more than {k} joint SE "
-        f"({tol.tolist()})")
+        f"({tol.tolist()})"
+    )
 
 
 def f_quantile(q: float, dfn: int, dfd: int) -> float:
     """Quantile of the F distribution, for variance-ratio tests."""
     from scipy import stats
+
     return float(stats.f.ppf(q, dfn, dfd))
 
 
-def assert_variance_le(smaller: torch.Tensor, larger: torch.Tensor, q: float = 0.999,
-                       what: str = "") -> None:
+def assert_variance_le(
+    smaller: torch.Tensor, larger: torch.Tensor, q: float = 0.999, what: str = ""
+) -> None:
     """One-sided F-test of ``Var(smaller) <= Var(larger)`` (estimates over dim 0).
 
     Fails when the observed ratio Var(smaller)/Var(larger) exceeds the q-quantile of
@@ -94,13 +100,13 @@ def assert_variance_le(smaller: torch.Tensor, larger: torch.Tensor, q: float = 0
     ratio = vs / vl
     assert bool((ratio <= crit).all()), (
         f"{what}: variance {vs.tolist()} vs {vl.tolist()}: ratio {ratio.tolist()} exceeds the "
-        f"F quantile {crit:.3g}")
+        f"F quantile {crit:.3g}"
+    )
 
 
-
-
-def assert_variance_lt(smaller: torch.Tensor, larger: torch.Tensor, q: float = 0.999,
-                       what: str = "") -> None:
+def assert_variance_lt(
+    smaller: torch.Tensor, larger: torch.Tensor, q: float = 0.999, what: str = ""
+) -> None:
     """One-sided F-test that ``Var(smaller) < Var(larger)`` significantly.
 
     Passes only when Var(larger)/Var(smaller) exceeds the q-quantile of
@@ -111,4 +117,5 @@ def assert_variance_lt(smaller: torch.Tensor, larger: torch.Tensor, q: float = 0
     ratio = vl / vs
     assert bool((ratio > crit).all()), (
         f"{what}: variance {vs.tolist()} is not significantly below {vl.tolist()}: ratio "
-        f"{ratio.tolist()} <= F quantile {crit:.3g}")
+        f"{ratio.tolist()} <= F quantile {crit:.3g}"
+    )

@@ -15,21 +15,22 @@ ordinary way, iteration by iteration.
 
 Marked slow (about 30 s on two idle cores) but part of the default suite.
 """
+
 from __future__ import annotations
 
 import pytest
 import torch
+from conftest import assert_close_means, assert_variance_le, assert_variance_lt, collect
 from torch.distributions import Normal
 
 import proppo_lab as pl
-from conftest import assert_close_means, assert_variance_le, assert_variance_lt, collect
 from proppo_lab.systems import ChaoticRNN
 
 pytestmark = pytest.mark.slow
 
-ITERS = 50           # LR and TP iterations per beta
+ITERS = 50  # LR and TP iterations per beta
 RP_GROUPS = {2.4: 500, 3.0: 150}  # RP iterations (blocks of 1000 particles), see module doc
-RP_CHUNK = 250       # blocks per engine pass (memory)
+RP_CHUNK = 250  # blocks per engine pass (memory)
 
 
 def rp_iterations(beta: float, groups: int, seed: int) -> torch.Tensor:
@@ -50,7 +51,7 @@ def rp_iterations(beta: float, groups: int, seed: int) -> torch.Tensor:
             pm.loss("cost", 0.5 * ((1 - s) ** 2).sum(-1))
 
         g = pl.PropagationManager({"state": "RP"}).estimate(program)["beta"]
-        per_particle = g.double() * n          # d cost_i / d beta
+        per_particle = g.double() * n  # d cost_i / d beta
         out.append(per_particle.reshape(blocks, system.particles).mean(1))
     return torch.cat(out)
 

@@ -1,14 +1,15 @@
 """Coupled particles and the estimators built on them (ARM, DisARM, Enumerate, MVD), and
 Gumbel's bias: unbiasedness within 4 standard errors against analytic gradients."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
+from conftest import assert_variance_lt, assert_within_se, collect, mean_se
 from torch.distributions import Bernoulli, Categorical, Normal, OneHotCategorical
 
 import proppo_lab as pl
-from conftest import assert_variance_lt, assert_within_se, collect, mean_se
 from proppo_lab.core.coupling import Coupling
 from proppo_lab.systems import BernoulliToy, GaussianToy
 
@@ -28,7 +29,10 @@ def test_coupling_layout():
     x = torch.arange(6.0)
     assert c.groups(6) == 3 and c.split(x).tolist() == [[0, 1], [2, 3], [4, 5]]
     assert c.shared(x).tolist() == [0, 0, 2, 2, 4, 4]
-    assert c.means(x).tolist() == [0.5, 2.5, 4.5] and c.repeat(torch.tensor([7.0])).tolist() == [7, 7]
+    assert c.means(x).tolist() == [0.5, 2.5, 4.5] and c.repeat(torch.tensor([7.0])).tolist() == [
+        7,
+        7,
+    ]
     with pytest.raises(ValueError, match="multiple of 2"):
         c.groups(5)
 
@@ -38,7 +42,7 @@ def test_bernoulli_unbiased(seeded, prop):
     toy = BernoulliToy(theta=0.3, target=0.2, particles=100)
     samples = collect(pl.PropagationManager({"z": prop}), toy, 200)
     truth = toy.analytic_gradient()["theta"]
-    if prop == "Enumerate":   # exact: every estimate is the gradient itself
+    if prop == "Enumerate":  # exact: every estimate is the gradient itself
         assert torch.allclose(samples["theta"], truth.double(), rtol=1e-5, atol=1e-7)
     else:
         assert_within_se(samples["theta"], truth, what=prop)
@@ -88,7 +92,7 @@ def test_enumerate_joint_outcomes_of_several_coordinates(seeded):
 
 
 def test_mvd_unbiased_on_a_gaussian(seeded):
-    toy = GaussianToy(mu=0.5, sigma=1.2, particles=400)        # groups of 1 + 3
+    toy = GaussianToy(mu=0.5, sigma=1.2, particles=400)  # groups of 1 + 3
     samples = collect(pl.PropagationManager({"x": "MVD"}), toy, 200)
     for name, truth in toy.analytic_gradient().items():
         assert_within_se(samples[name], truth, what=f"MVD d/d{name}")
@@ -99,9 +103,10 @@ def test_mvd_per_coordinate(seeded):
     sigma = torch.tensor([0.8, 1.5], requires_grad=True)
 
     def program(pm):
-        x = pm.sample("x", Normal(pm.param("mu", mu).expand(280, 2),
-                                  pm.param("sigma", sigma).expand(280, 2)))   # groups of 7
-        pm.loss("cost", (x ** 2).sum(1) + x[:, 0] * x[:, 1])
+        x = pm.sample(
+            "x", Normal(pm.param("mu", mu).expand(280, 2), pm.param("sigma", sigma).expand(280, 2))
+        )  # groups of 7
+        pm.loss("cost", (x**2).sum(1) + x[:, 0] * x[:, 1])
 
     samples = collect(pl.PropagationManager({"x": "MVD"}), program, 200)
     m = mu.detach()
@@ -114,8 +119,9 @@ def test_gumbel_bias_shrinks_with_the_temperature(seeded):
     truth = float(toy.analytic_gradient()["theta"])
     biases = []
     for temperature in (1.0, 0.3, 0.1):
-        pm = pl.PropagationManager({"z": {"propagator": "Gumbel",
-                                          "options": {"temperature": temperature}}})
+        pm = pl.PropagationManager(
+            {"z": {"propagator": "Gumbel", "options": {"temperature": temperature}}}
+        )
         mean, se = mean_se(collect(pm, toy, 100)["theta"])
         biases.append((abs(float(mean) - truth), float(se)))
     (b1, s1), (b2, s2), (b3, s3) = biases
@@ -125,8 +131,9 @@ def test_gumbel_bias_shrinks_with_the_temperature(seeded):
 
 def test_gumbel_straight_through_gives_hard_values(seeded):
     toy = BernoulliToy(particles=50)
-    pm = pl.PropagationManager({"z": {"propagator": "Gumbel",
-                                      "options": {"straight_through": True}}})
+    pm = pl.PropagationManager(
+        {"z": {"propagator": "Gumbel", "options": {"straight_through": True}}}
+    )
     toy(pm)
     z = pm.tape[0].output
     assert set(z.unique().tolist()) <= {0.0, 1.0} and z.requires_grad
@@ -147,34 +154,40 @@ def test_disarm_beats_lr_loo_at_two_cost_evaluations(seeded):
 def _mixed(particles: int):
     """x ~ N(mu, 1), b ~ Bernoulli(sigmoid(a + x)), y ~ N(c b + x, 1), cost y^2 + 0.3 x:
     a coupled node (b) downstream of one node and upstream of another."""
-    params = {k: torch.tensor(v, requires_grad=True) for k, v in
-              (("mu", 0.3), ("a", -0.2), ("c", 1.5))}
+    params = {
+        k: torch.tensor(v, requires_grad=True) for k, v in (("mu", 0.3), ("a", -0.2), ("c", 1.5))
+    }
 
     def program(pm):
         mu, a, c = (pm.param(k, v) for k, v in params.items())
         x = pm.sample("x", Normal(mu.expand(particles), 1.0))
         b = pm.sample("b", Bernoulli(logits=a + x))
         y = pm.sample("y", Normal(c * b + x, 1.0))
-        pm.loss("cost", y ** 2 + 0.3 * x)
+        pm.loss("cost", y**2 + 0.3 * x)
 
     # E[cost] = 1 + mu^2 + 1 + 0.3 mu + E_x[sigmoid(a + x) (c^2 + 2 c x)], by quadrature
-    nodes, weights = (torch.tensor(v, dtype=torch.float64)
-                      for v in np.polynomial.hermite.hermgauss(60))
+    nodes, weights = (
+        torch.tensor(v, dtype=torch.float64) for v in np.polynomial.hermite.hermgauss(60)
+    )
     mu, a, c = (params[k].double() for k in ("mu", "a", "c"))
     x = mu + np.sqrt(2) * nodes
-    inner = (weights * torch.sigmoid(a + x) * (c ** 2 + 2 * c * x)).sum() / np.sqrt(np.pi)
-    total = mu ** 2 + 2 + 0.3 * mu + inner
+    inner = (weights * torch.sigmoid(a + x) * (c**2 + 2 * c * x)).sum() / np.sqrt(np.pi)
+    total = mu**2 + 2 + 0.3 * mu + inner
     truth = dict(zip(params, torch.autograd.grad(total, [params[k] for k in params])))
     return program, truth
 
 
-@pytest.mark.parametrize("plan", [
-    {"x": "RP", "b": "DisARM", "y": "LR"},
-    {"x": "LR", "b": "Enumerate", "y": "RP"},
-    {"x": "TP", "b": "ARM", "y": "TP"},
-    {"x": "MVD", "b": "LR", "y": "RP"},
-    {"x": "LR", "b": "LR", "y": "MVD"},
-], ids=lambda p: "-".join(p.values()))
+@pytest.mark.parametrize(
+    "plan",
+    [
+        {"x": "RP", "b": "DisARM", "y": "LR"},
+        {"x": "LR", "b": "Enumerate", "y": "RP"},
+        {"x": "TP", "b": "ARM", "y": "TP"},
+        {"x": "MVD", "b": "LR", "y": "RP"},
+        {"x": "LR", "b": "LR", "y": "MVD"},
+    ],
+    ids=lambda p: "-".join(p.values()),
+)
 def test_coupled_nodes_under_mixed_plans(seeded, plan):
     program, truth = _mixed(240)
     pm = pl.PropagationManager(plan)
@@ -186,11 +199,11 @@ def test_coupled_nodes_under_mixed_plans(seeded, plan):
 def test_upstream_nodes_draw_one_value_per_group(seeded):
     program, _ = _mixed(8)
     pm = pl.PropagationManager({"b": "DisARM"})
-    pm.estimate(program)                 # learns the grouping (runs the iteration twice)
+    pm.estimate(program)  # learns the grouping (runs the iteration twice)
     program(pm)
-    x, b = pm.tape[0].output, pm.tape[1].output
+    x = pm.tape[0].output
     assert torch.equal(x[0::2], x[1::2]) and pm.tape[0].coupling == Coupling(2, "antithetic")
-    assert pm.tape[2].coupling is None   # downstream: independent draws
+    assert pm.tape[2].coupling is None  # downstream: independent draws
     pm.backward()
 
 
@@ -219,6 +232,7 @@ def test_wrong_nodes_are_refused_with_clear_errors():
 
     def big(pm):
         pm.sample("z", Bernoulli(logits=torch.zeros(4, 7, requires_grad=True)))
+
     with pytest.raises(pl.PropagationError, match="at most 64") as info:
         pl.PropagationManager({"z": "Enumerate"}).estimate(big)
     assert info.value.site == "z"
@@ -231,6 +245,7 @@ def test_a_second_coupled_node_is_refused():
         b1 = pm.sample("b1", Bernoulli(logits=torch.zeros(4, requires_grad=True)))
         b2 = pm.sample("b2", Bernoulli(logits=b1 - 0.5))
         pm.loss("cost", b2)
+
     with pytest.raises(pl.PropagationError, match="second coupled node") as info:
         pl.PropagationManager({"b1": "DisARM", "b2": "ARM"}).estimate(program)
     assert info.value.site == "b2"
@@ -238,6 +253,7 @@ def test_a_second_coupled_node_is_refused():
 
 def test_graph_capture_and_compare_with_a_coupled_node(seeded):
     from proppo_lab import trace
+
     program, truth = _mixed(40)
     graph = trace.capture(program, {"b": "DisARM"})
     assert {i.site for i in graph.instances} >= {"x", "b", "y"}

@@ -1,13 +1,14 @@
 """Engine semantics: equivalence with autograd, accumulation, structure, observers, errors."""
+
 from __future__ import annotations
 
 import pytest
 import torch
+from conftest import assert_close_means, collect
 from torch import nn
 from torch.distributions import Bernoulli, Normal
 
 import proppo_lab as pl
-from conftest import assert_close_means, collect
 from proppo_lab.systems import ChaoticRNN, GaussianChain, GaussianToy
 
 
@@ -25,7 +26,9 @@ def test_rp_equals_plain_autograd_on_chaotic_rnn(beta, dtype):
     torch.manual_seed(7)
     engine = pm.estimate(system)["beta"]
     torch.manual_seed(7)
-    noise = torch.stack([torch.randn(system.particles, 2, dtype=dtype) for _ in range(system.steps)])
+    noise = torch.stack(
+        [torch.randn(system.particles, 2, dtype=dtype) for _ in range(system.steps)]
+    )
     beta_t = system.params["beta"]
     beta_t.grad = None
     system.plain(noise).backward()
@@ -46,7 +49,7 @@ def test_rp_equals_hand_written_twin_on_a_small_program():
         pm.param("b", b)
         h = pm.sample("h", Normal(torch.zeros(n, 2) + b, 0.5))
         z = pm.forward("lin", torch.tanh(h @ w))
-        pm.loss("c1", (z ** 2).sum(-1))
+        pm.loss("c1", (z**2).sum(-1))
         y = pm.sample("y", Normal(z, torch.full((n, 2), 0.2)))
         pm.loss("c2", ((y - 1) ** 2).sum(-1))
 
@@ -58,7 +61,7 @@ def test_rp_equals_hand_written_twin_on_a_small_program():
     h = torch.zeros(n, 2) + b + 0.5 * e1
     z = torch.tanh(h @ w)
     y = z + 0.2 * e2
-    ((z ** 2).sum(-1).mean() + ((y - 1) ** 2).sum(-1).mean()).backward()
+    ((z**2).sum(-1).mean() + ((y - 1) ** 2).sum(-1).mean()).backward()
     torch.testing.assert_close(g["w"], w.grad)
     torch.testing.assert_close(g["b"], b.grad)
 
@@ -73,7 +76,7 @@ def test_lr_equals_hand_written_score_function():
     mu.grad = sigma.grad = None
     with torch.no_grad():
         x = Normal(mu.expand(50), sigma.expand(50)).sample()
-    c = x ** 2
+    c = x**2
     base = (c.sum() - c) / 49
     logp = Normal(mu.expand(50), sigma.expand(50)).log_prob(x)
     ((c - base) * logp).mean().backward()
@@ -110,7 +113,7 @@ def test_params_without_requires_grad_get_no_gradient(spec):
         m = pm.param("mu", mu)
         s = pm.param("sigma", sigma)
         x = pm.sample("x", Normal(m.expand(32), s.expand(32)))
-        pm.loss("cost", x ** 2)
+        pm.loss("cost", x**2)
 
     torch.manual_seed(0)
     g = pl.PropagationManager(default=spec).estimate(program)
@@ -146,8 +149,8 @@ def test_nested_loops_number_instances_and_match_autograd():
     def program(pm):
         th = pm.param("theta", theta)
         s = torch.zeros(n)
-        for i in range(2):
-            for j in range(3):
+        for _ in range(2):
+            for _ in range(3):
                 s = pm.sample("inner", Normal(torch.sin(th * s) + 0.1, 0.3))
             s = pm.forward("outer", 0.5 * s)
         pm.loss("cost", (s - 1) ** 2)
@@ -163,8 +166,8 @@ def test_nested_loops_number_instances_and_match_autograd():
     torch.manual_seed(3)
     theta.grad = None
     s = torch.zeros(n)
-    for i in range(2):
-        for j in range(3):
+    for _ in range(2):
+        for _ in range(3):
             s = torch.sin(theta * s) + 0.1 + 0.3 * torch.randn(n)
         s = 0.5 * s
     ((s - 1) ** 2).mean().backward()
@@ -209,7 +212,7 @@ def test_state_shared_between_nodes(spec):
         s = torch.linspace(-1.0, 1.0, 40)
         for _ in range(3):
             s = 0.9 * s + pm.sample("a", Normal(torch.tanh(ww * s), 0.3))
-        pm.loss("cost", s ** 2)
+        pm.loss("cost", s**2)
 
     torch.manual_seed(6)
     g = pl.PropagationManager({"a": spec}).estimate(program)["w"]
@@ -296,7 +299,7 @@ def test_skip_routes_cost_past_the_node():
         m = pm.param("mu", mu)
         x = pm.sample("x", Normal(m.expand(30), 1.0))
         y = pm.forward("f", 2 * x)
-        pm.loss("cost", y ** 2)
+        pm.loss("cost", y**2)
         inboxes["nodes"] = pm.tape
 
     targets = []
@@ -355,7 +358,9 @@ def test_observer_receives_events(spec):
     kinds = [e[0] for e in rec.events]
     created = [e[1] for e in rec.events if e[0] == "node_created"]
     assert created == ["x1[0]", "x2[0]", "cost[0]"]
-    assert kinds.index("backward_started") > max(i for i, k in enumerate(kinds) if k == "node_created")
+    assert kinds.index("backward_started") > max(
+        i for i, k in enumerate(kinds) if k == "node_created"
+    )
     assert kinds[-1] == "backward_finished"
     assert ("backward_started", 3) in rec.events
     sent = [e for e in rec.events if e[0] == "message_sent"]
@@ -375,6 +380,7 @@ def test_observer_receives_events(spec):
 def test_no_events_built_without_listeners(spec, monkeypatch):
     """A message event is built only when an attached observer handles message_sent."""
     from proppo_lab.core import passes
+
     built = []
 
     def counting(*args, **kwargs):
@@ -398,7 +404,7 @@ def test_no_events_built_without_listeners(spec, monkeypatch):
             pass
 
     quiet = run()
-    assert "backprop" not in quiet          # handed to autograd, told to nobody
+    assert "backprop" not in quiet  # handed to autograd, told to nobody
     assert run(NodesOnly(), object()) == quiet
     assert "backprop" in run(Recorder())
 
@@ -432,6 +438,7 @@ def _bernoulli_program(n=10):
         th = pm.param("theta", theta)
         z = pm.sample("x", Bernoulli(logits=th.expand(n)))
         pm.loss("cost", z)
+
     return program
 
 
@@ -480,7 +487,7 @@ def test_lr_on_forward_node_is_rejected():
         m = pm.param("mu", mu)
         x = pm.sample("x", Normal(m.expand(10), 1.0))
         y = pm.forward("f", x * 3)
-        pm.loss("cost", y ** 2)
+        pm.loss("cost", y**2)
 
     for prop in ("LR", "TP", "RP"):
         pm = pl.PropagationManager({"f": prop})
@@ -500,7 +507,7 @@ def test_non_finite_cost_raises_naming_a_node(spec):
     def program(pm):
         m = pm.param("mu", mu)
         x = pm.sample("x", Normal(m.expand(10), 1.0))
-        pm.loss("cost", x ** 2 / torch.zeros(()))  # inf
+        pm.loss("cost", x**2 / torch.zeros(()))  # inf
 
     pm = pl.PropagationManager(default=spec)
     with pytest.raises(pl.NonFiniteError) as info:
@@ -596,14 +603,21 @@ def test_backward_with_no_loss_raises():
     x = pm.sample("x", Normal(mu.expand(10), 1.0))
     with pytest.raises(RuntimeError, match="no loss"):
         pm.backward()
-    pm.loss("cost", x ** 2)
+    pm.loss("cost", x**2)
     pm.backward()
     assert torch.isfinite(mu.grad)
     _assert_recovers(pm)
 
 
-@pytest.mark.parametrize("bad", [lambda x: x.sum(), lambda x: x.unsqueeze(1),
-                                 lambda x: x.unsqueeze(1).expand(10, 2), lambda x: 1.0])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        lambda x: x.sum(),
+        lambda x: x.unsqueeze(1),
+        lambda x: x.unsqueeze(1).expand(10, 2),
+        lambda x: 1.0,
+    ],
+)
 def test_loss_with_wrong_shape_raises(bad):
     mu = torch.tensor(0.5, requires_grad=True)
 
@@ -623,7 +637,7 @@ def test_one_site_as_sample_and_forward_raises():
     def program(pm):
         x = pm.sample("x", Normal(pm.param("mu", mu).expand(10), 1.0))
         y = pm.forward("x", x * 2)
-        pm.loss("cost", y ** 2)
+        pm.loss("cost", y**2)
 
     pm = pl.PropagationManager()
     with pytest.raises(ValueError, match="'x'"):

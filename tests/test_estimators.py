@@ -6,14 +6,15 @@ are fixed, so the tests are reproducible; the tolerances are still statistical, 
 a biased estimator (wrong baseline, a missing cost-to-go, a double-counted path)
 fails them.
 """
+
 from __future__ import annotations
 
 import pytest
 import torch
+from conftest import assert_variance_le, assert_variance_lt, assert_within_se, collect
 from torch.distributions import Normal
 
 import proppo_lab as pl
-from conftest import assert_variance_le, assert_variance_lt, assert_within_se, collect
 from proppo_lab.systems import BernoulliToy, GaussianChain, GaussianToy
 
 LR_LOO = {"propagator": "LR", "options": {"baseline": "loo"}}
@@ -22,8 +23,10 @@ LR_EMA = {"propagator": "LR", "options": {"baseline": "ema", "decay": 0.8}}
 
 ESTIMATORS = {"RP": "RP", "LR-loo": LR_LOO, "LR-none": LR_NONE, "LR-ema": LR_EMA, "TP": "TP"}
 REPS = {"RP": 300, "LR-loo": 300, "LR-none": 300, "LR-ema": 300, "TP": 150}
-SYSTEMS = {"toy": lambda: GaussianToy(mu=0.5, sigma=1.0, particles=500),
-           "chain": lambda: GaussianChain(mu=0.5, a=1.5, particles=500)}
+SYSTEMS = {
+    "toy": lambda: GaussianToy(mu=0.5, sigma=1.0, particles=500),
+    "chain": lambda: GaussianChain(mu=0.5, a=1.5, particles=500),
+}
 
 
 def _estimates(system, spec, reps, seed=0):
@@ -67,8 +70,11 @@ def test_gaussian_shaping_nearly_unbiased(system_name):
 def test_lr_unbiased_on_bernoulli(spec):
     system = BernoulliToy(theta=0.3, target=0.2, particles=500)
     g = _estimates(system, spec, 300)
-    assert_within_se(g["theta"], system.analytic_gradient()["theta"],
-                     what=f"LR[{spec['options']['baseline']}] on Bernoulli")
+    assert_within_se(
+        g["theta"],
+        system.analytic_gradient()["theta"],
+        what=f"LR[{spec['options']['baseline']}] on Bernoulli",
+    )
 
 
 @pytest.mark.parametrize("spec", ["RP", "TP", "GS", "Pause"])
@@ -115,7 +121,8 @@ def test_rp_beats_lr_and_tp_is_no_worse_than_the_better_on_a_smooth_toy():
 # -- a composite built from parts ----------------------------------------------------------
 def test_composite_from_parts_is_unbiased(clean_registry):
     pl.register("HalfHalfEst", colour="#336699")(
-        lambda: pl.Composite([pl.Pathwise(), pl.ScoreFunction()], mix="sum", weights=[0.5, 0.5]))
+        lambda: pl.Composite([pl.Pathwise(), pl.ScoreFunction()], mix="sum", weights=[0.5, 0.5])
+    )
     system = SYSTEMS["chain"]()
     g = _estimates(system, "HalfHalfEst", 300, seed=8)
     truth = system.analytic_gradient()
@@ -144,9 +151,9 @@ def test_several_losses_unbiased():
     def program(pm):
         m = pm.param("mu", mu)
         x1 = pm.sample("x1", Normal(m.expand(400), 1.0))
-        pm.loss("c1", x1 ** 2)
+        pm.loss("c1", x1**2)
         x2 = pm.sample("x2", Normal(x1, 1.0))
-        pm.loss("c2", x2 ** 2)
+        pm.loss("c2", x2**2)
 
     for spec, reps in (("RP", 200), (LR_LOO, 300), ("TP", 150)):
         torch.manual_seed(10)

@@ -10,6 +10,7 @@ live figure, not the empty initial one), and that no widget error text shows.
 
 Chromium missing: skipped on a developer machine, FAILS when CI is set.
 """
+
 from __future__ import annotations
 
 import json
@@ -25,9 +26,16 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).parent / "data"
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = os.environ.get("PROPPO_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--no-first-run",
-                 "--disable-component-update", "--disable-default-apps", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--no-first-run",
+    "--disable-component-update",
+    "--disable-default-apps",
+    "--disable-sync",
+]
 GRAPH_IDS = {"param:mu", "param:sigma", "site:x", "site:cost"}
 
 
@@ -37,6 +45,7 @@ def _in_ci() -> bool:
 
 def _needs_dot():
     import shutil
+
     if shutil.which("dot") is None:
         if _in_ci():
             pytest.fail("the `dot` binary (Debian graphviz) is missing", pytrace=False)
@@ -50,9 +59,25 @@ def exported(tmp_path_factory):
     out = tmp_path_factory.mktemp("export")
     page, saved = out / "page.html", out / "executed.ipynb"
     proc = subprocess.run(
-        [sys.executable, "-m", "proppo_lab", "export", str(DATA / "export_small.ipynb"),
-         "-o", str(page), "--execute", "--save-notebook", str(saved), "--timeout", "300"],
-        cwd=out, capture_output=True, text=True, timeout=600)
+        [
+            sys.executable,
+            "-m",
+            "proppo_lab",
+            "export",
+            str(DATA / "export_small.ipynb"),
+            "-o",
+            str(page),
+            "--execute",
+            "--save-notebook",
+            str(saved),
+            "--timeout",
+            "300",
+        ],
+        cwd=out,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return {"page": page, "notebook": saved}
 
@@ -65,8 +90,9 @@ def test_page_is_self_contained(exported):
     assert "html-manager" not in text and "embed-amd" not in text
     # plotly.js is inlined exactly once, however many plots the page has.
     from plotly.offline import get_plotlyjs
+
     assert text.count(get_plotlyjs()[:2000]) == 1
-    assert text.count("Plotly.newPlot") >= 6                # 1 figure + 5 Lab plots
+    assert text.count("Plotly.newPlot") >= 6  # 1 figure + 5 Lab plots
     # The injected snapshot cell leaves no trace.
     assert "kernel_snapshots" not in text
     assert "vnd.proppo-lab.snapshots" not in text
@@ -74,6 +100,7 @@ def test_page_is_self_contained(exported):
 
 def test_executed_notebook_keeps_snapshots(exported):
     import nbformat
+
     nb = nbformat.read(exported["notebook"], as_version=4)
     snaps = nb.metadata["proppo_lab"]["snapshots"]
     kinds = sorted(s["kind"] for s in snaps.values())
@@ -87,13 +114,28 @@ def test_executed_notebook_keeps_snapshots(exported):
 def test_nbconvert_exporter_entry_point(exported, tmp_path):
     """`jupyter nbconvert --to proppo_lab_html` on the executed notebook (no kernel)."""
     from importlib.metadata import entry_points
+
     names = {e.name for e in entry_points(group="nbconvert.exporters")}
     if "proppo_lab_html" not in names:
         pytest.fail("entry point proppo_lab_html not installed: run `pip install -e .`")
     proc = subprocess.run(
-        [sys.executable, "-m", "jupyter", "nbconvert", "--to", "proppo_lab_html",
-         str(exported["notebook"]), "--output-dir", str(tmp_path), "--output", "again"],
-        capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "jupyter",
+            "nbconvert",
+            "--to",
+            "proppo_lab_html",
+            str(exported["notebook"]),
+            "--output-dir",
+            str(tmp_path),
+            "--output",
+            "again",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     text = (tmp_path / "again.html").read_text()
     assert 'id="site:x"' in text and "Running variance of the estimate" in text
@@ -154,17 +196,28 @@ def offline_page(exported):
         pytest.skip(f"needs python playwright ({err})")
     if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
         if _in_ci():
-            pytest.fail(f"no Chromium at {CHROMIUM} in CI (apt-get install chromium)",
-                        pytrace=False)
+            pytest.fail(
+                f"no Chromium at {CHROMIUM} in CI (apt-get install chromium)", pytrace=False
+            )
         pytest.skip(f"needs Chromium at {CHROMIUM}")
     ARTIFACTS.mkdir(exist_ok=True)
     proc = subprocess.run(
-        [sys.executable, "-c", _INSPECT, exported["page"].resolve().as_uri(), CHROMIUM,
-         str(ARTIFACTS / "export-offline-page.png"), json.dumps(CHROMIUM_ARGS)],
-        capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            "-c",
+            _INSPECT,
+            exported["page"].resolve().as_uri(),
+            CHROMIUM,
+            str(ARTIFACTS / "export-offline-page.png"),
+            json.dumps(CHROMIUM_ARGS),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT=")]
     assert proc.returncode == 0 and lines, proc.stdout[-2000:] + proc.stderr[-3000:]
-    return json.loads(lines[-1][len("RESULT="):])
+    return json.loads(lines[-1][len("RESULT=") :])
 
 
 def test_no_network_attempted(offline_page):
@@ -174,7 +227,7 @@ def test_no_network_attempted(offline_page):
 
 def test_graphs_are_svg(offline_page):
     graphs = offline_page["graphs"]
-    assert len(graphs) == 2                         # the GraphWidget and the Lab's graph
+    assert len(graphs) == 2  # the GraphWidget and the Lab's graph
     for graph in graphs:
         ids = {n[0] for n in graph["nodes"]}
         assert GRAPH_IDS <= ids, graph["nodes"]
@@ -198,8 +251,7 @@ def test_plotly_traces_rendered(offline_page):
 
 def test_no_widget_errors(offline_page):
     text = offline_page["text"]
-    for bad in ("widget not found", "Error displaying widget", "Loading widget",
-                "no static view"):
+    for bad in ("widget not found", "Error displaying widget", "Loading widget", "no static view"):
         assert bad not in text
     # The Lab's controls are shown as (disabled) look-alikes.
     assert offline_page["run_buttons"] == 1

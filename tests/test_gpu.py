@@ -2,23 +2,29 @@
 
 Skipped cleanly (not passed) when CUDA is unavailable.
 """
+
 from __future__ import annotations
 
 import pytest
 import torch
+from conftest import assert_within_se, collect
 
 import proppo_lab as pl
-from conftest import assert_within_se, collect
 from proppo_lab.systems import BernoulliToy, ChaoticRNN, GaussianChain, GaussianToy
 
-pytestmark = [pytest.mark.gpu,
-              pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA is not available")]
+pytestmark = [
+    pytest.mark.gpu,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA is not available"),
+]
 
 CUDA = torch.device("cuda")
 
 
-@pytest.mark.parametrize("spec", ["RP", "LR", {"propagator": "LR", "options": {"baseline": "ema"}},
-                                  "TP"], ids=["RP", "LR", "LR-ema", "TP"])
+@pytest.mark.parametrize(
+    "spec",
+    ["RP", "LR", {"propagator": "LR", "options": {"baseline": "ema"}}, "TP"],
+    ids=["RP", "LR", "LR-ema", "TP"],
+)
 @pytest.mark.parametrize("make", [GaussianToy, GaussianChain], ids=["toy", "chain"])
 def test_estimators_unbiased_on_gpu(make, spec):
     system = make(particles=1000, device=CUDA)
@@ -57,7 +63,7 @@ def test_backward_does_not_sync_with_the_host(spec):
     for _ in range(2):  # the second iteration has baseline/weight state from the first
         for p in system.params.values():
             p.grad = None
-        system(pm)               # the forward pass may sync
+        system(pm)  # the forward pass may sync
         torch.cuda.synchronize()
         torch.cuda.set_sync_debug_mode("error")
         try:

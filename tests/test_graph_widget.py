@@ -5,13 +5,13 @@ Every message goes through the same path as one from the browser (ipywidgets'
 ``handle_message``. Valid messages must change the plan / DOT; invalid ones
 must set ``widget.error`` and leave the plan alone; nothing may raise.
 """
+
 from __future__ import annotations
 
 import pytest
 
 import proppo_lab as pl
-from proppo_lab.lab import GraphWidget
-from proppo_lab.lab import protocol
+from proppo_lab.lab import GraphWidget, protocol
 
 COLOURS = {e["name"]: e["colour"] for e in pl.catalogue()}
 
@@ -38,32 +38,61 @@ class FakeSource:
     def to_json(self, plan, view):
         assert isinstance(plan, pl.Plan)
         self.calls.append(("json", plan.to_dict(), view))
-        nodes = [{"id": "param:w", "kind": "param", "site": "w", "instance": None, "count": 1,
-                  "propagator": None, "colour": "#f2f2f2", "label": "w", "overrides": {},
-                  "dist": None, "shape": [], "dtype": "float32", "device": "cpu"}]
+        nodes = [
+            {
+                "id": "param:w",
+                "kind": "param",
+                "site": "w",
+                "instance": None,
+                "count": 1,
+                "propagator": None,
+                "colour": "#f2f2f2",
+                "label": "w",
+                "overrides": {},
+                "dist": None,
+                "shape": [],
+                "dtype": "float32",
+                "device": "cpu",
+            }
+        ]
         edges = []
         for site in self.sites:
             insts = [None] if view == "rolled" else list(range(self.counts[site]))
             for i in insts:
                 nid = f"site:{site}" if i is None else f"site:{site}#{i}"
                 prop = self._prop(plan, site, i)
-                nodes.append({"id": nid, "kind": self.kinds[site], "site": site, "instance": i,
-                              "count": self.counts[site], "propagator": prop,
-                              "colour": COLOURS.get(prop, "#fff2b3"), "label": site,
-                              "overrides": {}, "dist": "Normal" if site == "state" else None,
-                              "shape": [8, 1], "dtype": "float32", "device": "cpu"})
+                nodes.append(
+                    {
+                        "id": nid,
+                        "kind": self.kinds[site],
+                        "site": site,
+                        "instance": i,
+                        "count": self.counts[site],
+                        "propagator": prop,
+                        "colour": COLOURS.get(prop, "#fff2b3"),
+                        "label": site,
+                        "overrides": {},
+                        "dist": "Normal" if site == "state" else None,
+                        "shape": [8, 1],
+                        "dtype": "float32",
+                        "device": "cpu",
+                    }
+                )
         ids = [n["id"] for n in nodes]
         for a, b in zip(ids, ids[1:]):
-            edges.append({"id": f"{a}->{b}", "source": a, "target": b, "recurrent": False,
-                          "count": 1})
+            edges.append(
+                {"id": f"{a}->{b}", "source": a, "target": b, "recurrent": False, "count": 1}
+            )
         return {"view": view, "sites": list(self.sites), "nodes": nodes, "edges": edges}
 
     def to_dot(self, plan, view, flows=None):
         g = self.to_json(plan, view)
         lines = ["digraph G {"]
         for n in g["nodes"]:
-            lines.append(f'  "{n["id"]}" [id="{n["id"]}" label="{n["label"]}" style=filled '
-                         f'fillcolor="{n["colour"]}"]')
+            lines.append(
+                f'  "{n["id"]}" [id="{n["id"]}" label="{n["label"]}" style=filled '
+                f'fillcolor="{n["colour"]}"]'
+            )
         for e in g["edges"]:
             lines.append(f'  "{e["source"]}" -> "{e["target"]}" [id="{e["id"]}"]')
         lines.append("}")
@@ -79,8 +108,9 @@ def widget():
 
 def browser_msg(widget, content, buffers=None):
     """Deliver ``content`` as the browser would: a comm 'custom' message."""
-    widget._handle_msg({"content": {"data": {"method": "custom", "content": content}},
-                        "buffers": buffers or []})
+    widget._handle_msg(
+        {"content": {"data": {"method": "custom", "content": content}}, "buffers": buffers or []}
+    )
 
 
 def assert_rejected(widget, content, fragment: str = "", buffers=None):
@@ -95,6 +125,7 @@ def assert_rejected(widget, content, fragment: str = "", buffers=None):
 
 
 # ------------------------------------------------------------------- construction
+
 
 def test_initial_state(widget):
     assert widget.plan == {"state": "RP"}
@@ -119,12 +150,21 @@ def test_accepts_plan_object():
 
 # --------------------------------------------------------------------- valid paths
 
+
 def test_assign_through_comm_changes_plan_and_dot(widget):
     seen = []
     widget.on_plan_change(seen.append)
     dot_before = widget.dot
-    browser_msg(widget, {"action": "assign", "site": "state", "instance": None,
-                         "propagator": "TP", "options": {"every": 5}})
+    browser_msg(
+        widget,
+        {
+            "action": "assign",
+            "site": "state",
+            "instance": None,
+            "propagator": "TP",
+            "options": {"every": 5},
+        },
+    )
     assert widget.error == {}
     assert widget.plan == {"state": {"propagator": "TP", "options": {"every": 5}}}
     assert widget.dot != dot_before and COLOURS["TP"] in widget.dot
@@ -138,8 +178,9 @@ def test_assign_through_comm_changes_plan_and_dot(widget):
 def test_assign_instance_override_and_clear(widget):
     assert widget.handle_message({"action": "view", "view": "unrolled"})
     assert widget.view == "unrolled" and 'id="site:state#2"' in widget.dot
-    assert widget.handle_message({"action": "assign", "site": "state", "instance": 1,
-                                  "propagator": "LR", "options": {}})
+    assert widget.handle_message(
+        {"action": "assign", "site": "state", "instance": 1, "propagator": "LR", "options": {}}
+    )
     assert widget.plan == {"state": {"propagator": "RP", "instances": {"1": "LR"}}}
     assert widget.current_plan.spec_for("state", 1).propagator == "LR"
     assert widget.handle_message({"action": "clear", "site": "state", "instance": 1})
@@ -152,7 +193,7 @@ def test_select_and_view_and_svg(widget):
     assert widget.handle_message({"action": "select", "node": "site:state"})
     assert widget.selected == "site:state"
     assert widget.handle_message({"action": "view", "view": "unrolled"})
-    assert widget.selected == ""          # the rolled node is gone in the unrolled view
+    assert widget.selected == ""  # the rolled node is gone in the unrolled view
     assert widget.source.calls[-1][2] == "unrolled"
     assert widget.handle_message({"action": "select", "node": ""})
     svg = '<svg xmlns="http://www.w3.org/2000/svg"><g/></svg>'
@@ -162,8 +203,15 @@ def test_select_and_view_and_svg(widget):
 
 def test_error_cleared_by_next_valid_message(widget):
     assert_rejected(widget, {"action": "nope"})
-    assert widget.handle_message({"action": "assign", "site": "state", "instance": None,
-                                  "propagator": "LR", "options": {"baseline": "ema"}})
+    assert widget.handle_message(
+        {
+            "action": "assign",
+            "site": "state",
+            "instance": None,
+            "propagator": "LR",
+            "options": {"baseline": "ema"},
+        }
+    )
     assert widget.error == {}
 
 
@@ -198,48 +246,169 @@ BAD = [
     ({"action": "svg", "svg": "<script>alert(1)</script>"}, "<svg>"),
     ({"action": "clear", "site": "state"}, "missing instance"),
     ({"action": "clear", "site": "nosuch", "instance": None}, "does not have"),
-    ({"action": "assign", "site": "state", "instance": None, "propagator": "TP"},
-     "missing options"),
-    ({"action": "assign", "site": "state", "instance": None, "propagator": "TP", "options": {},
-      "code": "print(1)"}, "unexpected"),
-    ({"action": "assign", "site": "nosuch", "instance": None, "propagator": "TP",
-      "options": {}}, "does not have"),
-    ({"action": "assign", "site": "s" * 100_000, "instance": None, "propagator": "TP",
-      "options": {}}, "too long"),
-    ({"action": "assign", "site": 7, "instance": None, "propagator": "TP", "options": {}},
-     "string"),
-    ({"action": "assign", "site": "state", "instance": None, "propagator": "Nope",
-      "options": {}}, "unknown propagator"),
-    ({"action": "assign", "site": "state", "instance": None,
-      "propagator": "__import__('os')", "options": {}}, "unknown propagator"),
-    ({"action": "assign", "site": "state", "instance": -1, "propagator": "TP", "options": {}},
-     "non-negative"),
-    ({"action": "assign", "site": "state", "instance": 1.5, "propagator": "TP", "options": {}},
-     "integer"),
-    ({"action": "assign", "site": "state", "instance": "1", "propagator": "TP", "options": {}},
-     "integer"),
-    ({"action": "assign", "site": "state", "instance": True, "propagator": "TP", "options": {}},
-     "integer"),
-    ({"action": "assign", "site": "state", "instance": None, "propagator": "TP",
-      "options": "every=5"}, "object"),
-    ({"action": "assign", "site": "state", "instance": None, "propagator": "TP",
-      "options": {"every": 0}}, "below the minimum"),
-    ({"action": "assign", "site": "state", "instance": None, "propagator": "TP",
-      "options": {"every": 10**7}}, "above the maximum"),
-    ({"action": "assign", "site": "state", "instance": None, "propagator": "TP",
-      "options": {"every": "5"}}, "expected int"),
-    ({"action": "assign", "site": "state", "instance": None, "propagator": "LR",
-      "options": {"baseline": "eval"}}, "not one of"),
-    ({"action": "assign", "site": "state", "instance": None, "propagator": "LR",
-      "options": {"decay": float("nan")}}, "finite"),
-    ({"action": "assign", "site": "state", "instance": None, "propagator": "LR",
-      "options": {"decay": {"__class__": 1}}}, "bool, number or string"),
-    ({"action": "assign", "site": "state", "instance": None, "propagator": "TP",
-      "options": {"nosuch": 1}}, "unknown option"),
-    ({"action": "assign", "site": "state", "instance": None, "propagator": "Backprop",
-      "options": {}}, "forward nodes"),
-    ({"action": "assign", "site": "cost", "instance": None, "propagator": "RP",
-      "options": {}}, "loss node"),
+    (
+        {"action": "assign", "site": "state", "instance": None, "propagator": "TP"},
+        "missing options",
+    ),
+    (
+        {
+            "action": "assign",
+            "site": "state",
+            "instance": None,
+            "propagator": "TP",
+            "options": {},
+            "code": "print(1)",
+        },
+        "unexpected",
+    ),
+    (
+        {"action": "assign", "site": "nosuch", "instance": None, "propagator": "TP", "options": {}},
+        "does not have",
+    ),
+    (
+        {
+            "action": "assign",
+            "site": "s" * 100_000,
+            "instance": None,
+            "propagator": "TP",
+            "options": {},
+        },
+        "too long",
+    ),
+    (
+        {"action": "assign", "site": 7, "instance": None, "propagator": "TP", "options": {}},
+        "string",
+    ),
+    (
+        {
+            "action": "assign",
+            "site": "state",
+            "instance": None,
+            "propagator": "Nope",
+            "options": {},
+        },
+        "unknown propagator",
+    ),
+    (
+        {
+            "action": "assign",
+            "site": "state",
+            "instance": None,
+            "propagator": "__import__('os')",
+            "options": {},
+        },
+        "unknown propagator",
+    ),
+    (
+        {"action": "assign", "site": "state", "instance": -1, "propagator": "TP", "options": {}},
+        "non-negative",
+    ),
+    (
+        {"action": "assign", "site": "state", "instance": 1.5, "propagator": "TP", "options": {}},
+        "integer",
+    ),
+    (
+        {"action": "assign", "site": "state", "instance": "1", "propagator": "TP", "options": {}},
+        "integer",
+    ),
+    (
+        {"action": "assign", "site": "state", "instance": True, "propagator": "TP", "options": {}},
+        "integer",
+    ),
+    (
+        {
+            "action": "assign",
+            "site": "state",
+            "instance": None,
+            "propagator": "TP",
+            "options": "every=5",
+        },
+        "object",
+    ),
+    (
+        {
+            "action": "assign",
+            "site": "state",
+            "instance": None,
+            "propagator": "TP",
+            "options": {"every": 0},
+        },
+        "below the minimum",
+    ),
+    (
+        {
+            "action": "assign",
+            "site": "state",
+            "instance": None,
+            "propagator": "TP",
+            "options": {"every": 10**7},
+        },
+        "above the maximum",
+    ),
+    (
+        {
+            "action": "assign",
+            "site": "state",
+            "instance": None,
+            "propagator": "TP",
+            "options": {"every": "5"},
+        },
+        "expected int",
+    ),
+    (
+        {
+            "action": "assign",
+            "site": "state",
+            "instance": None,
+            "propagator": "LR",
+            "options": {"baseline": "eval"},
+        },
+        "not one of",
+    ),
+    (
+        {
+            "action": "assign",
+            "site": "state",
+            "instance": None,
+            "propagator": "LR",
+            "options": {"decay": float("nan")},
+        },
+        "finite",
+    ),
+    (
+        {
+            "action": "assign",
+            "site": "state",
+            "instance": None,
+            "propagator": "LR",
+            "options": {"decay": {"__class__": 1}},
+        },
+        "bool, number or string",
+    ),
+    (
+        {
+            "action": "assign",
+            "site": "state",
+            "instance": None,
+            "propagator": "TP",
+            "options": {"nosuch": 1},
+        },
+        "unknown option",
+    ),
+    (
+        {
+            "action": "assign",
+            "site": "state",
+            "instance": None,
+            "propagator": "Backprop",
+            "options": {},
+        },
+        "forward nodes",
+    ),
+    (
+        {"action": "assign", "site": "cost", "instance": None, "propagator": "RP", "options": {}},
+        "loss node",
+    ),
 ]
 
 
@@ -251,14 +420,21 @@ def test_invalid_messages_set_error_and_keep_plan(widget, content, fragment):
 @pytest.mark.parametrize("content,fragment", BAD[:12], ids=[str(i) for i in range(12)])
 def test_invalid_messages_through_comm_never_raise(widget, content, fragment):
     plan = dict(widget.plan)
-    browser_msg(widget, content)        # must not raise
+    browser_msg(widget, content)  # must not raise
     assert fragment in widget.error["message"]
     assert widget.plan == plan
 
 
 def test_error_names_the_site_and_propagator(widget):
-    widget.handle_message({"action": "assign", "site": "state", "instance": 2, "propagator": "LR",
-                           "options": {"decay": 2.0}})
+    widget.handle_message(
+        {
+            "action": "assign",
+            "site": "state",
+            "instance": 2,
+            "propagator": "LR",
+            "options": {"decay": 2.0},
+        }
+    )
     assert widget.error["site"] == "state"
     assert widget.error["instance"] == 2
     assert widget.error["propagator"] == "LR"
@@ -270,8 +446,11 @@ def test_binary_buffers_rejected(widget):
 
 def test_override_needs_assigned_site():
     w = GraphWidget(FakeSource())
-    assert_rejected(w, {"action": "assign", "site": "state", "instance": 0, "propagator": "LR",
-                        "options": {}}, "assign the site")
+    assert_rejected(
+        w,
+        {"action": "assign", "site": "state", "instance": 0, "propagator": "LR", "options": {}},
+        "assign the site",
+    )
 
 
 def test_browser_cannot_set_state_directly(widget):
@@ -285,18 +464,20 @@ def test_failing_source_and_callback_do_not_raise(widget):
         raise RuntimeError("callback broke")
 
     widget.on_plan_change(boom)
-    assert widget.handle_message({"action": "assign", "site": "state", "instance": None,
-                                  "propagator": "LR", "options": {}})
+    assert widget.handle_message(
+        {"action": "assign", "site": "state", "instance": None, "propagator": "LR", "options": {}}
+    )
     assert "callback broke" in widget.error["message"]
-    assert widget.plan == {"state": "LR"}       # the change itself stands
+    assert widget.plan == {"state": "LR"}  # the change itself stands
     widget.on_plan_change(boom, remove=True)
 
     def bad_dot(plan, view, flows=None):
         raise ValueError("no dot today")
 
     widget.source.to_dot = bad_dot
-    assert widget.handle_message({"action": "assign", "site": "state", "instance": None,
-                                  "propagator": "TP", "options": {}})
+    assert widget.handle_message(
+        {"action": "assign", "site": "state", "instance": None, "propagator": "TP", "options": {}}
+    )
     assert "no dot today" in widget.error["message"]
 
 
@@ -309,8 +490,12 @@ def test_show_error_from_propagation_error(widget):
 
 
 def test_set_flows_and_set_plan(widget):
-    widget.set_flows({"nodes": {"site:state": {"messages": {"cost": 1.0}}},
-                      "edges": {"site:state->site:h": {"norm": 2.0}}})
+    widget.set_flows(
+        {
+            "nodes": {"site:state": {"messages": {"cost": 1.0}}},
+            "edges": {"site:state->site:h": {"norm": 2.0}},
+        }
+    )
     assert widget.flows["edges"]["site:state->site:h"]["norm"] == 2.0
     widget.set_plan({"state": "TP"})
     assert widget.plan == {"state": "TP"}
@@ -329,15 +514,16 @@ def test_with_real_trace_graph():
         x = torch.zeros(4, 1)
         for _ in range(3):
             x = pm.sample("state", Normal(w * x + 1.0, 0.1))
-        pm.loss("cost", (x ** 2).sum(-1))
+        pm.loss("cost", (x**2).sum(-1))
 
     w = GraphWidget(trace.capture(program), plan={"state": "RP"})
     assert 'id="site:state"' in w.dot
     assert w.handle_message({"action": "view", "view": "unrolled"})
     assert 'id="site:state#2"' in w.dot
     assert w.handle_message({"action": "select", "node": "site:state#1"})
-    assert w.handle_message({"action": "assign", "site": "state", "instance": 1,
-                             "propagator": "LR", "options": {}}), w.error
+    assert w.handle_message(
+        {"action": "assign", "site": "state", "instance": 1, "propagator": "LR", "options": {}}
+    ), w.error
     node = next(n for n in w.graph["nodes"] if n["id"] == "site:state#1")
     assert node["propagator"] == "LR" and node["colour"] == COLOURS["LR"]
 
@@ -346,6 +532,7 @@ def test_unrolling_a_huge_graph_is_refused_with_a_reason():
     from proppo_lab.contracts import MAX_UNROLLED
     from proppo_lab.systems import ChaoticRNN
     from proppo_lab.trace import capture
+
     graph = capture(ChaoticRNN(steps=MAX_UNROLLED + 1, particles=2), ops=False)
     w = GraphWidget(graph)
     assert not w.handle_message({"action": "view", "view": "unrolled"})

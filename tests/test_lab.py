@@ -3,6 +3,7 @@
 Driven from Python exactly as the buttons drive it (the browser tests cover
 the clicks themselves).
 """
+
 from __future__ import annotations
 
 import shutil
@@ -38,7 +39,7 @@ def test_run_fills_every_plot_and_the_graph_overlay(lab):
     assert plots.points(plots.gradient) == 6
     assert plots.points(plots.variance) == 6
     assert plots.points(plots.loss) == 6
-    assert plots.points(plots.messages) == 10          # one norm per instance of "state"
+    assert plots.points(plots.messages) == 10  # one norm per instance of "state"
     weights = [t for t in plots.weights.data][0].y
     assert len(weights) == 10 and all(0.0 <= w <= 1.0 for w in weights)
     flows = lab.graph.flows["nodes"]["site:state"]
@@ -67,7 +68,7 @@ def test_stop_halts_within_an_iteration_and_the_lab_can_run_again(lab):
     assert 0 < done < 100_000
     assert "stopped" in lab.status.value
     assert not lab.run_button.disabled and lab.stop_button.disabled
-    lab.run(2, wait=True)                # a fresh run
+    lab.run(2, wait=True)  # a fresh run
     assert [r["iteration"] for r in lab.rows] == [0, 1]
 
 
@@ -148,8 +149,9 @@ def test_compare_runs_each_plan_with_a_trace_per_plan(lab):
     assert names == ["RP · beta", "LR · beta", "TP · beta"]
     assert all(len(t.x) == 4 for t in lab.plots.variance.data)
     # common random numbers: every plan's iteration k used seed + k
-    assert [(r["label"], r["iteration"]) for r in lab.rows] == \
-        [(p, k) for p in ("RP", "LR", "TP") for k in range(4)]
+    assert [(r["label"], r["iteration"]) for r in lab.rows] == [
+        (p, k) for p in ("RP", "LR", "TP") for k in range(4)
+    ]
 
 
 def test_compare_rejects_unknown_plans(lab):
@@ -166,8 +168,15 @@ def test_plan_save_and_load_round_trip(lab, tmp_path):
     assert lab.graph.graph["nodes"][1]["propagator"] == "LR"
 
 
-@pytest.mark.parametrize("text", ["{not json", '{"state": "Nope"}', '{"stat": "LR"}',
-                                  '{"state": {"propagator": "LR", "options": {"decay": 7}}}'])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "{not json",
+        '{"state": "Nope"}',
+        '{"stat": "LR"}',
+        '{"state": {"propagator": "LR", "options": {"decay": 7}}}',
+    ],
+)
 def test_loading_a_bad_plan_is_refused_and_changes_nothing(lab, tmp_path, text):
     path = tmp_path / "bad.json"
     path.write_text(text)
@@ -189,8 +198,7 @@ def test_as_python_reproduces_the_lab_in_a_script(lab, tmp_path):
     lab.run(2, wait=True)
     script = tmp_path / "run.py"
     script.write_text(lab.to_python())
-    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                         timeout=120)
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     printed = [line for line in out.stdout.splitlines() if line.strip()]
     assert len(printed) == 2
@@ -204,25 +212,25 @@ def test_a_plain_function_program_with_named_params():
 
     def program(pm, particles):
         x = pm.sample("x", Normal(mu.expand(particles), 1.0))
-        pm.loss("cost", x ** 2)
+        pm.loss("cost", x**2)
 
     lab = pl.Lab(program, params={"mu": mu}, particles=256)
     assert lab.graph_source.sites == ["x", "cost"]
     lab.run(20, wait=True)
     grads = torch.stack([r["grads"]["mu"] for r in lab.rows])
-    assert abs(grads.mean().item() - 1.0) < 5 * grads.std().item() / 20 ** 0.5
+    assert abs(grads.mean().item() - 1.0) < 5 * grads.std().item() / 20**0.5
 
 
 def test_particles_control_rebuilds_the_graph(lab):
     lab.particles.value = 32
     assert lab.program.particles == 32
     assert lab.graph.graph["nodes"][1]["shape"] == [32, 2]
-    lab.particles.value = 1            # out of range: an inline error, the value is not used
+    lab.particles.value = 1  # out of range: an inline error, the value is not used
     assert lab.particles.value == 1 and lab.program.particles == 32
     assert "at least 2" in lab.controls.fields["particles"].error.value
     lab.particles.value = 16
     assert lab.program.particles == 16 and lab.controls.fields["particles"].error.value == ""
-    lab.program.particles = None       # a program without the setting: refused, shown
+    lab.program.particles = None  # a program without the setting: refused, shown
     lab._guard(lab._set_particles, 8)
     assert "no &#x27;particles&#x27; setting" in lab.banner.value
 
@@ -254,8 +262,10 @@ def test_run_on_gpu(lab):
 
 def test_runner_reports_errors_and_finishes():
     seen = {}
-    runner = Runner(on_error=lambda e: seen.setdefault("error", e),
-                    on_finish=lambda stopped: seen.setdefault("stopped", stopped))
+    runner = Runner(
+        on_error=lambda e: seen.setdefault("error", e),
+        on_finish=lambda stopped: seen.setdefault("stopped", stopped),
+    )
 
     def job(stopping):
         raise KeyError("boom")
@@ -271,6 +281,7 @@ def test_runner_reports_errors_and_finishes():
 
 def test_display_carries_a_static_graph_for_kernel_less_viewers(lab):
     from proppo_lab.contracts import GRAPH_MIME
+
     bundle = lab._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in bundle
     if not shutil.which("dot"):
@@ -327,9 +338,9 @@ def test_a_plot_refresh_costs_what_it_adds_not_the_length_of_the_run(monkeypatch
 
     def tiny(pm, particles):
         x = pm.sample("x", Normal(mu + v.sum() * 0.0, 1.0).expand((particles,)))
-        pm.loss("cost", x ** 2)
+        pm.loss("cost", x**2)
 
-    read = []       # per refresh: statistics entries read
+    read = []  # per refresh: statistics entries read
     original = pl.trace.GradientStats.history
 
     def counting_history(self, start=0):
@@ -340,15 +351,15 @@ def test_a_plot_refresh_costs_what_it_adds_not_the_length_of_the_run(monkeypatch
     monkeypatch.setattr(pl.trace.GradientStats, "history", counting_history)
     lab = pl.Lab(tiny, params={"mu": mu, "v": v}, particles=8, plan={"x": "LR"})
     session = lab._session("current", lab.plan, lab.default)
-    added = []      # per refresh: points appended to the plots
-    for i in range(500):       # the run loop's steps, with a refresh after every iteration
+    added = []  # per refresh: points appended to the plots
+    for i in range(500):  # the run loop's steps, with a refresh after every iteration
         pl.seed(i)
         lab.rows.append(session.add(session.pm.estimate(lab.program)))
         before = lab.plots.added
         lab._publish(session, i + 1)
         added.append(lab.plots.added - before)
     session.close()
-    assert lab.plots.points(lab.plots.variance) == 2 * 500     # every point is drawn ...
-    assert added[49] == added[499] == 2 * 2 + 1                # ... by constant-size updates
+    assert lab.plots.points(lab.plots.variance) == 2 * 500  # every point is drawn ...
+    assert added[49] == added[499] == 2 * 2 + 1  # ... by constant-size updates
     assert read[49] == read[499] == 2 * 2
     assert "iteration 500" in lab.status.value

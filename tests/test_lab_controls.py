@@ -1,5 +1,6 @@
 """The Lab's controls: what they say, which values they accept, and what follows
 the registry (issue 9)."""
+
 from __future__ import annotations
 
 import gc
@@ -34,10 +35,23 @@ def _widgets(box):
 
 
 def test_every_control_says_what_it_is(lab):
-    inputs = [w for w in _widgets(lab.controls)
-              if isinstance(w, (widgets.Button, widgets.IntText, widgets.FloatText,
-                                widgets.Text, widgets.Dropdown, widgets.IntProgress,
-                                widgets.ToggleButton, widgets.Textarea))]
+    inputs = [
+        w
+        for w in _widgets(lab.controls)
+        if isinstance(
+            w,
+            (
+                widgets.Button,
+                widgets.IntText,
+                widgets.FloatText,
+                widgets.Text,
+                widgets.Dropdown,
+                widgets.IntProgress,
+                widgets.ToggleButton,
+                widgets.Textarea,
+            ),
+        )
+    ]
     assert len(inputs) >= 15
     for w in inputs:
         assert w.tooltip, f"{type(w).__name__} {getattr(w, 'description', '')!r} has no tooltip"
@@ -54,7 +68,7 @@ def test_progress_shows_count_time_and_eta(lab):
 @pytest.mark.parametrize("value", [0, -7])
 def test_out_of_range_iterations_show_an_inline_error_and_are_not_used(lab, value):
     lab.iterations.value = value
-    assert lab.iterations.value == value                  # not clamped
+    assert lab.iterations.value == value  # not clamped
     assert "at least 1" in lab.controls.fields["iterations"].error.value
     lab.run_button.click()
     assert not lab.running and lab.rows == []
@@ -77,14 +91,13 @@ def test_compare_is_a_row_of_toggles_of_plans_that_serve_the_program(lab):
     toggles = lab.controls.compare_toggles
     assert list(toggles)[:1] == ["current"]
     assert {"RP", "LR", "TP", "GR"} <= set(toggles)
-    assert "Backprop" not in toggles and "Skip" not in toggles     # forward-only
+    assert "Backprop" not in toggles and "Skip" not in toggles  # forward-only
     assert lab.controls.chosen_plans() == ["RP", "LR", "TP"]
     toggles["LR"].value = False
     toggles["current"].value = True
     assert lab.controls.chosen_plans() == ["current", "RP", "TP"]
     lab.compare(iterations=2, wait=True)
-    assert [t.name for t in lab.plots.variance.data] == ["current · beta", "RP · beta",
-                                                          "TP · beta"]
+    assert [t.name for t in lab.plots.variance.data] == ["current · beta", "RP · beta", "TP · beta"]
 
 
 def test_saved_and_loaded_plans_can_be_compared(lab, tmp_path):
@@ -110,7 +123,7 @@ def test_a_propagator_registered_after_the_lab_reaches_its_palette_and_compare(l
     try:
         assert "LateLR" in [c["name"] for c in lab.graph.catalogue]
         assert "LateLR" in lab.controls.compare_toggles
-        assert lab.controls.chosen_plans() == ["RP", "TP"]     # the choice survives
+        assert lab.controls.chosen_plans() == ["RP", "TP"]  # the choice survives
         lab.assign("state", "LateLR")
         assert 'fillcolor="#123456"' in lab.graph.dot
 
@@ -156,7 +169,7 @@ def test_a_function_program_shows_the_particles_it_draws():
 
     def program(pm):
         x = pm.sample("x", Normal(mu.expand(256), 1.0))
-        pm.loss("cost", x ** 2)
+        pm.loss("cost", x**2)
 
     lab = pl.Lab(program, params={"mu": mu})
     assert lab.particles.value == 256 and lab.particles.disabled
@@ -170,7 +183,7 @@ def test_a_function_programs_particles_default_is_editable():
 
     def program(pm, particles=128):
         x = pm.sample("x", Normal(mu.expand(particles), 1.0))
-        pm.loss("cost", x ** 2)
+        pm.loss("cost", x**2)
 
     lab = pl.Lab(program, params={"mu": mu})
     assert lab.particles.value == 128 and not lab.particles.disabled
@@ -180,15 +193,16 @@ def test_a_function_programs_particles_default_is_editable():
 
 # -- "As Python" --------------------------------------------------------------------------
 
+
 def _first_estimate(script_text: str, tmp_path) -> dict:
     """Run a generated script in a fresh interpreter; its first printed estimate."""
     import ast
     import subprocess
     import sys
+
     path = tmp_path / "run.py"
     path.write_text(script_text)
-    out = subprocess.run([sys.executable, str(path)], capture_output=True, text=True,
-                         timeout=120)
+    out = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr + "\n" + script_text
     first = out.stdout.splitlines()[0]
     return ast.literal_eval(first.split(" ", 1)[1])
@@ -200,7 +214,7 @@ def test_as_python_of_a_function_program_names_its_parameters(tmp_path):
 
     def program(pm, particles):
         x = pm.sample("x", Normal(mu.expand(particles, 2), scale))
-        pm.loss("cost", (x ** 2).sum(-1))
+        pm.loss("cost", (x**2).sum(-1))
 
     lab = pl.Lab(program, params={"m": mu}, particles=64, plan={"x": "LR"}, seed=3)
     lab.run(2, wait=True)
@@ -208,20 +222,27 @@ def test_as_python_of_a_function_program_names_its_parameters(tmp_path):
     assert "pm.param(name, p)" in text and "'m': mu" in text
     printed = _first_estimate(text, tmp_path)
     assert set(printed) == {"m"}
-    assert torch.allclose(torch.tensor(printed["m"]), lab.rows[0]["grads"]["m"],
-                          rtol=1e-5, atol=1e-7)
+    assert torch.allclose(
+        torch.tensor(printed["m"]), lab.rows[0]["grads"]["m"], rtol=1e-5, atol=1e-7
+    )
 
 
-@pytest.mark.parametrize("make", [lambda: pl.systems.GaussianToy(particles=64),
-                                  lambda: pl.systems.ChaoticRNN(steps=5, particles=32)])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: pl.systems.GaussianToy(particles=64),
+        lambda: pl.systems.ChaoticRNN(steps=5, particles=32),
+    ],
+)
 def test_as_python_of_a_ready_system_reproduces_the_lab(tmp_path, make):
     lab = pl.Lab(make(), seed=5, lr=0.1)
-    text = lab.to_python()      # the set-up as it is now: the run below steps the parameters
+    text = lab.to_python()  # the set-up as it is now: the run below steps the parameters
     lab.run(2, wait=True)
     printed = _first_estimate(text, tmp_path)
     for name, value in printed.items():
-        assert torch.allclose(torch.tensor(value), lab.rows[0]["grads"][name].cpu(),
-                              rtol=1e-5, atol=1e-7)
+        assert torch.allclose(
+            torch.tensor(value), lab.rows[0]["grads"][name].cpu(), rtol=1e-5, atol=1e-7
+        )
 
 
 def test_saving_a_plan_to_an_unwritable_path_names_the_path(lab, tmp_path):
@@ -233,6 +254,7 @@ def test_saving_a_plan_to_an_unwritable_path_names_the_path(lab, tmp_path):
 
 # -- the graph widget's side of forms, banners and tooltips ------------------------------
 
+
 def _node(lab, node_id):
     return next(n for n in lab.graph.graph["nodes"] if n["id"] == node_id)
 
@@ -240,13 +262,14 @@ def _node(lab, node_id):
 def test_the_graph_json_carries_the_plan_after_every_kind_of_change(lab, tmp_path):
     sent = []
     lab.graph.observe(lambda ch: sent.append(_node(lab, "site:state")), "graph")
-    lab.assign("state", "LR", {"baseline": "ema"})                      # Python API
+    lab.assign("state", "LR", {"baseline": "ema"})  # Python API
     assert sent[-1]["propagator"] == "LR" and sent[-1]["options"] == {"baseline": "ema"}
     path = lab.save_plan(tmp_path / "plan.json")
-    lab.graph.handle_message({"action": "assign", "site": "state", "instance": None,
-                              "propagator": "RP", "options": {}})        # a click
+    lab.graph.handle_message(
+        {"action": "assign", "site": "state", "instance": None, "propagator": "RP", "options": {}}
+    )  # a click
     assert sent[-1]["propagator"] == "RP" and sent[-1]["options"] == {}
-    lab.load_plan(path)                                                  # Load
+    lab.load_plan(path)  # Load
     assert sent[-1]["propagator"] == "LR" and sent[-1]["options"] == {"baseline": "ema"}
     lab.set_plan({"state": {"propagator": "TP"}})
     assert sent[-1]["propagator"] == "TP" and sent[-1]["options"] == {}
@@ -280,12 +303,14 @@ def test_edge_tooltips_name_nodes_not_ids():
 
 # -- plots ---------------------------------------------------------------------------------
 
+
 def test_log_axes_label_decades_as_powers_of_ten_and_never_crowd():
     from proppo_lab.trace.figures import log_axis
+
     wide = log_axis([1e-5, 3e-2, 1e20])
     assert wide["dtick"] == 1 and wide["exponentformat"] == "power"
     assert wide["showexponent"] == "all"
-    narrow = log_axis([0.3, 0.35, 0.6])            # inside a decade: plain numbers
+    narrow = log_axis([0.3, 0.35, 0.6])  # inside a decade: plain numbers
     assert narrow["tickformat"] == ".2~g" and "dtick" not in narrow
     lab_axis = pl.Lab(small_rnn()).plots.variance.layout.yaxis
     assert lab_axis.type == "log" and lab_axis.exponentformat == "power"
@@ -293,10 +318,13 @@ def test_log_axes_label_decades_as_powers_of_ten_and_never_crowd():
 
 
 def test_sweep_figure_uses_one_number_format_on_its_log_axis():
-    result = pl.trace.sweep(lambda beta: pl.systems.ChaoticRNN(beta=beta, steps=4,
-                                                               particles=16),
-                            over={"beta": [0.5, 3.0]}, plans={"RP": "RP", "LR": "LR"},
-                            iterations=4, progress=False)
+    result = pl.trace.sweep(
+        lambda beta: pl.systems.ChaoticRNN(beta=beta, steps=4, particles=16),
+        over={"beta": [0.5, 3.0]},
+        plans={"RP": "RP", "LR": "LR"},
+        iterations=4,
+        progress=False,
+    )
     fig = pl.trace.figures.sweep_figure(result)
     axis = fig.layout.yaxis
     assert axis.type == "log" and axis.exponentformat in ("power", "none")
@@ -308,11 +336,11 @@ def test_the_message_plot_draws_lines_for_a_program_without_loops():
 
     def program(pm, particles):
         x = pm.sample("x", Normal(mu.expand(particles), 1.0))
-        pm.loss("cost", x ** 2)
+        pm.loss("cost", x**2)
 
     lab = pl.Lab(program, params={"mu": mu}, particles=64, plan={"x": "LR"}, refresh=0.0)
     lab.run(5, wait=True)
     messages = lab.plots.messages
     assert messages.layout.xaxis.title.text == "iteration"
-    assert len(messages.data) == 1 and len(messages.data[0].x) >= 2   # a line, not a dot
+    assert len(messages.data) == 1 and len(messages.data[0].x) >= 2  # a line, not a dot
     assert "lines" in messages.data[0].mode

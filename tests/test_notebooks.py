@@ -4,9 +4,9 @@ Notebooks carry their own checks (tutorial 2 asserts the paper's claims), so
 an error in any cell fails here. ``PROPPO_FULL_RUN`` stays unset: the quick
 settings each notebook documents.
 """
+
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import nbformat
@@ -25,11 +25,17 @@ def test_there_are_tutorials():
 def test_tutorial_runs_top_to_bottom(path, tmp_path, monkeypatch):
     monkeypatch.delenv("PROPPO_FULL_RUN", raising=False)
     nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(nb, timeout=900, kernel_name="python3",
-                            resources={"metadata": {"path": str(tmp_path)}})
+    client = NotebookClient(
+        nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    )
     client.execute()
-    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
-              if o.get("output_type") == "error"]
+    errors = [
+        o
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.get("outputs", [])
+        if o.get("output_type") == "error"
+    ]
     assert not errors
     # every code cell ran, in order
     counts = [c.execution_count for c in nb.cells if c.cell_type == "code"]

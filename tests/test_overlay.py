@@ -1,6 +1,7 @@
 """Per-node live overlays, kernel side: the values, their folding, the widget's
 ``overlay`` trait, the protocol message and the Lab's setter; and the flows the
 tooltips read, for every instance of the drawn view after a run."""
+
 from __future__ import annotations
 
 import math
@@ -15,10 +16,18 @@ from proppo_lab.lab.overlay import METRICS
 def records():
     """A recorded pass as Recorder.records() gives it: two instances of x, one loss."""
     return {
-        "site:x#0": {"site": "x", "instance": 0, "messages": {"grad": 3.0, "cost": 1.0},
-                     "weights": {"Pathwise": 0.2, "ScoreFunction": 0.8}},
-        "site:x#1": {"site": "x", "instance": 1, "messages": {"backprop": 4.0, "cost": 3.0},
-                     "weights": {"Pathwise": 0.6, "ScoreFunction": 0.4}},
+        "site:x#0": {
+            "site": "x",
+            "instance": 0,
+            "messages": {"grad": 3.0, "cost": 1.0},
+            "weights": {"Pathwise": 0.2, "ScoreFunction": 0.8},
+        },
+        "site:x#1": {
+            "site": "x",
+            "instance": 1,
+            "messages": {"backprop": 4.0, "cost": 3.0},
+            "weights": {"Pathwise": 0.6, "ScoreFunction": 0.4},
+        },
         "site:loss#0": {"site": "loss", "instance": 0, "messages": {"cost": float("nan")}},
     }
 
@@ -29,7 +38,7 @@ def test_instance_values_read_each_metric_and_drop_non_finite():
     # grad when the propagator reads it, else what it handed to autograd
     assert values["grad norm"] == {"site:x#0": 3.0, "site:x#1": 4.0}
     assert values["TP weight on RP"] == {"site:x#0": 0.2, "site:x#1": 0.6}
-    assert values["cost-to-go"] == {"site:x#0": 1.0, "site:x#1": 3.0}   # NaN dropped
+    assert values["cost-to-go"] == {"site:x#0": 1.0, "site:x#1": 3.0}  # NaN dropped
 
 
 def test_rolled_view_folds_norms_by_rss_and_weights_by_mean():
@@ -37,8 +46,7 @@ def test_rolled_view_folds_norms_by_rss_and_weights_by_mean():
     assert overlay.view_values(values["grad norm"], "grad norm", "rolled") == {"site:x": 5.0}
     rolled = overlay.view_values(values["TP weight on RP"], "TP weight on RP", "rolled")
     assert rolled == {"site:x": pytest.approx(0.4)}
-    assert overlay.view_values(values["grad norm"], "grad norm", "unrolled") == \
-        values["grad norm"]
+    assert overlay.view_values(values["grad norm"], "grad norm", "unrolled") == values["grad norm"]
 
 
 def test_payload_says_log_when_values_span_decades():
@@ -46,8 +54,10 @@ def test_payload_says_log_when_values_span_decades():
     p = overlay.payload("grad norm", values, "unrolled", 7)
     assert p["metric"] == "grad norm" and p["iteration"] == 7 and p["log"] is True
     assert p["metrics"] == list(METRICS) and p["values"] == values["grad norm"]
-    assert overlay.payload("grad norm", {"grad norm": {"a": 1.0, "b": 50.0}}, "unrolled",
-                           None)["log"] is False
+    assert (
+        overlay.payload("grad norm", {"grad norm": {"a": 1.0, "b": 50.0}}, "unrolled", None)["log"]
+        is False
+    )
     off = overlay.payload("", values, "unrolled", 7)
     assert off["values"] == {} and off["metric"] == ""
 
@@ -59,8 +69,9 @@ def test_unknown_metric_is_refused_with_the_choices():
 
 @pytest.fixture
 def lab():
-    lab = pl.Lab(pl.systems.ChaoticRNN(beta=2.8, steps=12, particles=32), plan={"state": "TP"},
-                 iterations=2)
+    lab = pl.Lab(
+        pl.systems.ChaoticRNN(beta=2.8, steps=12, particles=32), plan={"state": "TP"}, iterations=2
+    )
     yield lab
     lab.stop()
     lab.runner.join(10)
@@ -68,9 +79,9 @@ def lab():
 
 def test_lab_sends_overlay_values_for_every_instance_and_follows_the_view(lab):
     assert lab.graph.overlay["metrics"] == list(METRICS)
-    assert lab.graph.overlay["values"] == {}          # nothing recorded, nothing chosen
+    assert lab.graph.overlay["values"] == {}  # nothing recorded, nothing chosen
     lab.overlay = "grad norm"
-    assert lab.graph.overlay["values"] == {}          # chosen, but no run yet
+    assert lab.graph.overlay["values"] == {}  # chosen, but no run yet
     lab.run(wait=True)
     rolled = lab.graph.overlay
     assert set(rolled["values"]) == {"site:state", "site:cost"}

@@ -1,4 +1,5 @@
 """Plans: plain JSON-able data, validated when built, checked against the program's sites."""
+
 from __future__ import annotations
 
 import json
@@ -12,8 +13,11 @@ import proppo_lab as pl
 from proppo_lab.systems import ChaoticRNN, GaussianChain, GaussianToy
 
 RICH = {
-    "state": {"propagator": "TP", "options": {"every": 5, "baseline": "ema", "decay": 0.5},
-              "instances": {"0": "RP", "99": {"propagator": "LR", "options": {"baseline": "none"}}}},
+    "state": {
+        "propagator": "TP",
+        "options": {"every": 5, "baseline": "ema", "decay": 0.5},
+        "instances": {"0": "RP", "99": {"propagator": "LR", "options": {"baseline": "none"}}},
+    },
     "other": "LR",
     "third": {"propagator": "GS", "options": {"jitter": 0.001}},
 }
@@ -79,8 +83,9 @@ def test_per_instance_override_lookup():
 
 def test_per_instance_override_reaches_the_nodes():
     system = ChaoticRNN(particles=20, steps=6)
-    pm = pl.PropagationManager({"state": {"propagator": "LR", "instances": {"2": "RP", 4: "TP"}}},
-                               sites=system.sites)
+    pm = pl.PropagationManager(
+        {"state": {"propagator": "LR", "instances": {"2": "RP", 4: "TP"}}}, sites=system.sites
+    )
     system(pm)
     names = [n.propagator_name for n in pm.tape if n.site == "state"]
     assert names == ["LR", "LR", "RP", "LR", "TP", "LR"]
@@ -102,7 +107,7 @@ def test_assign_and_clear_return_new_plans():
     assert p1.spec_for("b", 3).propagator == "LR"
     assert p3.spec_for("b", 3).propagator == "LR"
     assert p4.to_dict() == {"a": "RP"}
-    assert base.clear("zzz") .to_dict() == {"a": "RP"}
+    assert base.clear("zzz").to_dict() == {"a": "RP"}
     # reassigning the site keeps its instance overrides
     assert p2.assign("b", "RP").spec_for("b", 3).propagator == "TP"
 
@@ -115,7 +120,7 @@ def test_plan_internals_cannot_be_mutated():
         plan.sites["a"].spec.options["baseline"] = "none"
     with pytest.raises(TypeError):
         plan.sites["a"].instances[2] = plan.sites["a"].spec
-    with pytest.raises(Exception):
+    with pytest.raises(AttributeError):  # dataclasses.FrozenInstanceError
         plan.sites = {}
 
 
@@ -168,8 +173,9 @@ BAD_PLANS = {
     "instance key float string": {"s": {"propagator": "LR", "instances": {"1.5": "RP"}}},
     "instance key bool": {"s": {"propagator": "LR", "instances": {True: "RP"}}},
     "instance key float": {"s": {"propagator": "LR", "instances": {1.0: "RP"}}},
-    "instance with instances": {"s": {"propagator": "LR",
-                                      "instances": {"0": {"propagator": "RP", "instances": {}}}}},
+    "instance with instances": {
+        "s": {"propagator": "LR", "instances": {"0": {"propagator": "RP", "instances": {}}}}
+    },
     "empty site name": {"": "RP"},
     "non-string site name": {3: "RP"},
 }
@@ -272,7 +278,7 @@ def test_default_mapping_by_kind():
         mu = pm.param("mu", mu_t)
         x = pm.sample("x", Normal(mu.expand(16), 1.0))
         y = pm.forward("f", x * 2)
-        pm.loss("cost", y ** 2)
+        pm.loss("cost", y**2)
 
     mu_t = torch.tensor(0.3, requires_grad=True)
     pm = pl.PropagationManager(default={"sample": "LR", "forward": "Pause"})

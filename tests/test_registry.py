@@ -1,4 +1,5 @@
 """The registry: the palette a UI shows, and user propagators registered like the built-ins."""
+
 from __future__ import annotations
 
 import json
@@ -7,13 +8,26 @@ import uuid
 
 import pytest
 import torch
+from conftest import assert_within_se, collect
 
 import proppo_lab as pl
-from conftest import assert_within_se, collect
 from proppo_lab.systems import GaussianChain, GaussianToy
 
-BUILTINS = ["Backprop", "RP", "LR", "TP", "GR", "GS", "Pause", "Skip", "ARM", "DisARM", "Enumerate",
-            "MVD", "Gumbel"]
+BUILTINS = [
+    "Backprop",
+    "RP",
+    "LR",
+    "TP",
+    "GR",
+    "GS",
+    "Pause",
+    "Skip",
+    "ARM",
+    "DisARM",
+    "Enumerate",
+    "MVD",
+    "Gumbel",
+]
 
 
 def _by_name():
@@ -49,7 +63,9 @@ def test_catalogue_option_schemas():
     lr = cat["LR"]["options"]
     assert lr["baseline"]["default"] == "loo"
     assert {"loo", "none", "ema"} <= set(lr["baseline"]["choices"])
-    assert lr["decay"]["type"] == "float" and lr["decay"]["min"] == 0.0 and lr["decay"]["max"] == 1.0
+    assert (
+        lr["decay"]["type"] == "float" and lr["decay"]["min"] == 0.0 and lr["decay"]["max"] == 1.0
+    )
     tp = cat["TP"]["options"]
     assert tp["every"]["type"] == "int" and tp["every"]["min"] == 1
     assert set(cat["GR"]["options"]["estimator"]["choices"]) == {"RP", "LR", "TP"}
@@ -59,8 +75,12 @@ def test_catalogue_option_schemas():
 def test_register_class_propagator(clean_registry):
     name = _unique("MyRP")
 
-    @pl.register(name, colour="#123456", doc="pathwise, written by hand",
-                 options={"scale": pl.Option("float", 1.0, min=0.0)})
+    @pl.register(
+        name,
+        colour="#123456",
+        doc="pathwise, written by hand",
+        options={"scale": pl.Option("float", 1.0, min=0.0)},
+    )
     class Scaled(pl.Propagator):
         reads_grad = True
 
@@ -83,7 +103,9 @@ def test_register_class_propagator(clean_registry):
     torch.manual_seed(3)
     ref = pl.PropagationManager({"x": "RP"}).estimate(system)
     torch.manual_seed(3)
-    mine = pl.PropagationManager({"x": {"propagator": name, "options": {"scale": 2.0}}}).estimate(system)
+    mine = pl.PropagationManager({"x": {"propagator": name, "options": {"scale": 2.0}}}).estimate(
+        system
+    )
     for k in ref:
         torch.testing.assert_close(mine[k], 2 * ref[k])
     with pytest.raises(pl.PlanError):
@@ -127,10 +149,17 @@ def test_builtins_cannot_be_unregistered():
         pl.unregister(_unique("Nothing"))
 
 
-@pytest.mark.parametrize("kwargs", [
-    {"name": "1bad"}, {"name": "has space"}, {"name": "x" * 40},
-    {"name": "Ok", "colour": "red"}, {"name": "Ok", "kinds": ("loss",)}, {"name": "Ok", "kinds": ()},
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"name": "1bad"},
+        {"name": "has space"},
+        {"name": "x" * 40},
+        {"name": "Ok", "colour": "red"},
+        {"name": "Ok", "kinds": ("loss",)},
+        {"name": "Ok", "kinds": ()},
+    ],
+)
 def test_register_validates_metadata(kwargs, clean_registry):
     name = kwargs.pop("name")
     with pytest.raises(ValueError):
@@ -154,7 +183,7 @@ def test_unregistered_name_leaves_plans_unusable(clean_registry):
 
 def test_new_baseline_is_a_choice_of_lr_and_unbiased(clean_registry):
     name = "truemean_test"
-    truth_mean = 0.5 ** 2 + 1.0 ** 2  # E[x^2] on GaussianToy(mu=0.5, sigma=1)
+    truth_mean = 0.5**2 + 1.0**2  # E[x^2] on GaussianToy(mu=0.5, sigma=1)
 
     @pl.baseline(name, replace=True)
     def true_mean(cost, state, options):
@@ -207,9 +236,13 @@ def test_readme_median_example(clean_registry):
 @pytest.mark.parametrize("estimator", ["RP", "LR", "TP"])
 def test_gr_nests_an_estimator(estimator):
     system = GaussianChain(particles=200)
-    pm = pl.PropagationManager({"x1": {"propagator": "GR", "options": {"estimator": estimator}},
-                                "x2": {"propagator": "GR", "options": {"estimator": estimator}}},
-                               sites=system.sites)
+    pm = pl.PropagationManager(
+        {
+            "x1": {"propagator": "GR", "options": {"estimator": estimator}},
+            "x2": {"propagator": "GR", "options": {"estimator": estimator}},
+        },
+        sites=system.sites,
+    )
     torch.manual_seed(2)
     g = collect(pm, system, 20)
     truth = system.analytic_gradient()
@@ -225,7 +258,7 @@ def test_gr_and_gs_serve_forward_nodes():
         m = pm.param("mu", mu)
         x = pm.sample("x", torch.distributions.Normal(m.expand(300), 1.0))
         y = pm.forward("f", 2 * x)
-        pm.loss("cost", y ** 2)
+        pm.loss("cost", y**2)
 
     for prop in ("GR", "GS"):
         pm = pl.PropagationManager({"f": prop})
@@ -237,10 +270,13 @@ def test_gr_and_gs_serve_forward_nodes():
 def test_register_docstring_example_runs(clean_registry):
     """The example in register()'s docstring registers and serves a site as written."""
     from proppo_lab.core import registry
+
     example = registry.register.__doc__.split("::", 1)[1].split("\n\n    The decorated")[0]
     namespace = {"pl": pl}
-    exec(compile(__import__("textwrap").dedent(example).strip("\n"), "<docstring>", "exec"),
-         namespace)
+    exec(
+        compile(__import__("textwrap").dedent(example).strip("\n"), "<docstring>", "exec"),
+        namespace,
+    )
     system = GaussianChain(particles=20)
     grads = pl.PropagationManager({"x1": "LRema"}, default="RP").estimate(system)
     assert all(torch.isfinite(v).all() for v in grads.values())

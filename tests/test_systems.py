@@ -1,4 +1,5 @@
 """Ready programs: physics sanity, rebuilding from repr, moving devices."""
+
 from __future__ import annotations
 
 import math
@@ -33,7 +34,9 @@ def test_cartpole_push_moves_the_cart_the_right_way():
 
 def test_cartpole_cost_is_zero_upright_at_the_origin():
     cp = CartPole()
-    assert cp.step_cost(torch.tensor([[0.0, 0.0, math.pi, 0.0]])).item() == pytest.approx(0.0, abs=1e-6)
+    assert cp.step_cost(torch.tensor([[0.0, 0.0, math.pi, 0.0]])).item() == pytest.approx(
+        0.0, abs=1e-6
+    )
     assert cp.step_cost(torch.tensor([[0.0, 0.0, 0.0, 0.0]])).item() > 0.8
 
 
@@ -51,8 +54,9 @@ def test_cartpole_untrained_policy_pushes_gently():
     # tutorial 4 relies on it: a saturated random policy drives the cart away and
     # every cost, and so every gradient, saturates
     cp = CartPole()
-    states = torch.tensor([[0.0, 0.0, math.pi, 0.0], [0.5, -1.0, math.pi - 0.3, 2.0],
-                           [-1.0, 1.0, 0.0, -3.0]])
+    states = torch.tensor(
+        [[0.0, 0.0, math.pi, 0.0], [0.5, -1.0, math.pi - 0.3, 2.0], [-1.0, 1.0, 0.0, -3.0]]
+    )
     force = cp.policy(states)
     assert force.abs().max() < 0.25 * cp.policy.max_force
 
@@ -71,10 +75,15 @@ def test_cartpole_rejects_unknown_task():
         CartPole(task="juggle")
 
 
-@pytest.mark.parametrize("system", [pl.systems.ChaoticRNN(beta=2.7, steps=7, particles=9),
-                                    pl.systems.GaussianChain(mu=0.1, a=2.0),
-                                    pl.systems.BernoulliToy(theta=-0.4),
-                                    CartPole(horizon=5, particles=3, task="swingup")])
+@pytest.mark.parametrize(
+    "system",
+    [
+        pl.systems.ChaoticRNN(beta=2.7, steps=7, particles=9),
+        pl.systems.GaussianChain(mu=0.1, a=2.0),
+        pl.systems.BernoulliToy(theta=-0.4),
+        CartPole(horizon=5, particles=3, task="swingup"),
+    ],
+)
 def test_repr_rebuilds_the_same_program(system):
     rebuilt = eval(repr(system), {"pl": pl})
     assert type(rebuilt) is type(system)

@@ -1,4 +1,5 @@
 """Message flows: records against hand-computed values, summaries, history, figures."""
+
 import math
 
 import pytest
@@ -7,8 +8,7 @@ from torch.distributions import Normal
 
 import proppo_lab as pl
 from proppo_lab.systems import ChaoticRNN
-from proppo_lab.trace import (Recorder, capture, heatmap_figure, messages_figure,
-                              weights_figure)
+from proppo_lab.trace import Recorder, capture, heatmap_figure, messages_figure, weights_figure
 
 N = 64
 A = 1.5
@@ -27,8 +27,8 @@ class Chain:
         x1 = pm.sample("x1", Normal(mu.expand(N), 1.0))
         x2 = pm.sample("x2", Normal(A * x1, 0.5))
         self.x1, self.x2 = x1.detach(), x2.detach()
-        self.cost = (x2 ** 2).detach()
-        pm.loss("cost", x2 ** 2)
+        self.cost = (x2**2).detach()
+        pm.loss("cost", x2**2)
 
 
 def run(plan, program=None, **kw):
@@ -52,10 +52,11 @@ def test_cost_messages_equal_the_cost():
     for nid in ("site:x1#0", "site:x2#0", "site:cost#0"):
         assert close(r[nid]["messages"]["cost"], cost_norm), nid
     # the cost-to-go travels node -> prev: cost -> x2 -> x1
-    assert {"to": "site:x2#0", "kind": "cost", "norm": r["site:x2#0"]["messages"]["cost"]} \
-        in r["site:cost#0"]["sent"]
+    assert {"to": "site:x2#0", "kind": "cost", "norm": r["site:x2#0"]["messages"]["cost"]} in r[
+        "site:cost#0"
+    ]["sent"]
     assert any(m["to"] == "site:x1#0" and m["kind"] == "cost" for m in r["site:x2#0"]["sent"])
-    assert not any(m["kind"] == "cost" for m in r["site:x1#0"]["sent"])   # first node
+    assert not any(m["kind"] == "cost" for m in r["site:x1#0"]["sent"])  # first node
     # the loss hands d mean / d cost = 1/N per particle to autograd
     assert close(r["site:cost#0"]["messages"]["backprop"], 1 / math.sqrt(N))
 
@@ -75,12 +76,13 @@ def test_tp_weights_and_baseline():
 def test_grad_messages_under_pause_match_hand_derivatives():
     prog, graph, rec = run({"x1": "Pause", "x2": "Pause"})
     r = rec.records()
-    g2 = 2 * prog.x2 / N                 # d mean(x2^2) / d x2
-    g1 = A * g2                          # x2 = A x1 + noise
+    g2 = 2 * prog.x2 / N  # d mean(x2^2) / d x2
+    g1 = A * g2  # x2 = A x1 + noise
     assert close(r["site:x2#0"]["messages"]["grad"], float(torch.linalg.vector_norm(g2)))
     assert close(r["site:x1#0"]["messages"]["grad"], float(torch.linalg.vector_norm(g1)))
-    assert r["site:x1#0"]["sent"] == [{"to": "autograd", "kind": "backprop",
-                                       "norm": r["site:x1#0"]["messages"]["grad"]}]
+    assert r["site:x1#0"]["sent"] == [
+        {"to": "autograd", "kind": "backprop", "norm": r["site:x1#0"]["messages"]["grad"]}
+    ]
 
 
 def test_lr_sends_score_terms():
@@ -105,8 +107,10 @@ def test_flows_keys_match_graph_ids():
     assert "weights" not in rolled["site:x2"]
     # edge norm: what the target node handed to autograd
     un = rec.flows("unrolled")
-    assert close(un["edges"]["site:x1#0->site:x2#0"]["norm"],
-                 un["nodes"]["site:x2#0"]["messages"]["backprop"])
+    assert close(
+        un["edges"]["site:x1#0->site:x2#0"]["norm"],
+        un["nodes"]["site:x2#0"]["messages"]["backprop"],
+    )
     dot = graph.to_dot({"x1": "TP", "x2": "Pause"}, "rolled", flows=rec.flows("rolled"))
     assert "penwidth" in dot
 
@@ -121,11 +125,15 @@ def test_rolled_flows_on_the_chaotic_rnn():
     un = rec.flows("unrolled")["nodes"]
     norms = [un[f"site:state#{t}"]["messages"]["grad"] for t in range(steps)]
     rolled = rec.flows("rolled")
-    assert math.isclose(rolled["nodes"]["site:state"]["messages"]["grad"],
-                        math.sqrt(sum(n * n for n in norms)), rel_tol=1e-9)
+    assert math.isclose(
+        rolled["nodes"]["site:state"]["messages"]["grad"],
+        math.sqrt(sum(n * n for n in norms)),
+        rel_tol=1e-9,
+    )
     ws = [un[f"site:state#{t}"]["weights"]["Pathwise"] for t in range(steps)]
-    assert math.isclose(rolled["nodes"]["site:state"]["weights"]["Pathwise"],
-                        sum(ws) / steps, rel_tol=1e-9)
+    assert math.isclose(
+        rolled["nodes"]["site:state"]["weights"]["Pathwise"], sum(ws) / steps, rel_tol=1e-9
+    )
     assert rolled["edges"]["site:state->site:state"]["norm"] > 0
 
 
@@ -139,7 +147,7 @@ def test_history_is_bounded_and_downsampled():
     assert 2 <= len(rec.history) <= 4
     assert rec.stride > 1 and rec.stride & (rec.stride - 1) == 0
     assert all(h["pass"] % rec.stride == 0 for h in rec.history)
-    assert rec.latest_iteration == 36   # iterations count from 0, like NonFiniteError
+    assert rec.latest_iteration == 36  # iterations count from 0, like NonFiniteError
     rec.detach()
     pm.estimate(prog)
     assert rec.passes == 37

@@ -1,4 +1,5 @@
 """Graph capture: nodes, edges, ids, plan colouring, DOT."""
+
 import html
 import re
 import shutil
@@ -23,8 +24,10 @@ class Branches:
     sites = ("z", "a", "b", "la", "lb")
 
     def __init__(self):
-        self.params = {"theta": torch.tensor(0.3, requires_grad=True),
-                       "w": torch.tensor(1.5, requires_grad=True)}
+        self.params = {
+            "theta": torch.tensor(0.3, requires_grad=True),
+            "w": torch.tensor(1.5, requires_grad=True),
+        }
 
     def __call__(self, pm):
         th = pm.param("theta", self.params["theta"])
@@ -32,38 +35,60 @@ class Branches:
         z = pm.sample("z", Normal(th.expand(16), 1.0))
         a = pm.forward("a", torch.sin(z) * w)
         b = pm.sample("b", Normal(2 * z, 0.5))
-        pm.loss("la", a ** 2)
+        pm.loss("la", a**2)
         pm.loss("lb", (b - a) ** 2)
 
 
 def json_sets(view_json):
-    return ({n["id"] for n in view_json["nodes"]},
-            {(e["id"], e["source"], e["target"], e["recurrent"], e["count"])
-             for e in view_json["edges"]})
+    return (
+        {n["id"] for n in view_json["nodes"]},
+        {
+            (e["id"], e["source"], e["target"], e["recurrent"], e["count"])
+            for e in view_json["edges"]
+        },
+    )
 
 
 def test_gaussian_toy_graph():
     g = capture(GaussianToy(particles=10))
     nodes, edges = json_sets(g.to_json(view="rolled"))
     assert nodes == {"param:mu", "param:sigma", "site:x", "site:cost"}
-    assert edges == {("param:mu->site:x", "param:mu", "site:x", False, 1),
-                     ("param:sigma->site:x", "param:sigma", "site:x", False, 1),
-                     ("site:x->site:cost", "site:x", "site:cost", False, 1)}
+    assert edges == {
+        ("param:mu->site:x", "param:mu", "site:x", False, 1),
+        ("param:sigma->site:x", "param:sigma", "site:x", False, 1),
+        ("site:x->site:cost", "site:x", "site:cost", False, 1),
+    }
     j = g.to_json(view="rolled")
     assert j["view"] == "rolled" and j["sites"] == ["x", "cost"]
     by_id = {n["id"]: n for n in j["nodes"]}
     x = by_id["site:x"]
-    assert x == {"id": "site:x", "kind": "sample", "site": "x", "instance": None, "count": 1,
-                 "propagator": "RP", "options": {}, "colour": colour("RP"), "label": "x",
-                 "overrides": {},
-                 "dist": "Normal", "shape": [10], "dtype": "float32", "device": "cpu"}
+    assert x == {
+        "id": "site:x",
+        "kind": "sample",
+        "site": "x",
+        "instance": None,
+        "count": 1,
+        "propagator": "RP",
+        "options": {},
+        "colour": colour("RP"),
+        "label": "x",
+        "overrides": {},
+        "dist": "Normal",
+        "shape": [10],
+        "dtype": "float32",
+        "device": "cpu",
+    }
     assert by_id["param:mu"]["kind"] == "param" and by_id["param:mu"]["colour"] == PARAM_COLOUR
     assert by_id["param:mu"]["propagator"] is None
     assert by_id["site:cost"]["kind"] == "loss" and by_id["site:cost"]["propagator"] is None
     assert by_id["site:cost"]["colour"] == LOSS_COLOUR
     unrolled = g.to_json(view="unrolled")
-    assert {n["id"] for n in unrolled["nodes"]} == {"param:mu", "param:sigma", "site:x#0",
-                                                    "site:cost#0"}
+    assert {n["id"] for n in unrolled["nodes"]} == {
+        "param:mu",
+        "param:sigma",
+        "site:x#0",
+        "site:cost#0",
+    }
     assert {n["instance"] for n in unrolled["nodes"] if n["kind"] != "param"} == {0}
 
 
@@ -73,33 +98,46 @@ def test_chaotic_rnn_graph(plan):
     g = capture(ChaoticRNN(steps=steps, particles=20), default=plan)
     nodes, edges = json_sets(g.to_json(view="rolled"))
     assert nodes == {"param:beta", "site:state", "site:cost"}
-    assert edges == {("param:beta->site:state", "param:beta", "site:state", False, steps),
-                     ("site:state->site:state", "site:state", "site:state", True, steps - 1),
-                     ("site:state->site:cost", "site:state", "site:cost", False, 1)}
+    assert edges == {
+        ("param:beta->site:state", "param:beta", "site:state", False, steps),
+        ("site:state->site:state", "site:state", "site:state", True, steps - 1),
+        ("site:state->site:cost", "site:state", "site:cost", False, 1),
+    }
     rolled = {n["id"]: n for n in g.to_json(view="rolled")["nodes"]}
     assert rolled["site:state"]["count"] == steps
     assert rolled["site:state"]["label"] == f"state ×{steps}"
     nodes, edges = json_sets(g.to_json(view="unrolled"))
     assert nodes == {"param:beta", "site:cost#0"} | {f"site:state#{t}" for t in range(steps)}
-    expected = {(f"param:beta->site:state#{t}", "param:beta", f"site:state#{t}", False, 1)
-                for t in range(steps)}
-    expected |= {(f"site:state#{t}->site:state#{t + 1}", f"site:state#{t}",
-                  f"site:state#{t + 1}", True, 1) for t in range(steps - 1)}
-    expected.add((f"site:state#{steps - 1}->site:cost#0", f"site:state#{steps - 1}",
-                  "site:cost#0", False, 1))
+    expected = {
+        (f"param:beta->site:state#{t}", "param:beta", f"site:state#{t}", False, 1)
+        for t in range(steps)
+    }
+    expected |= {
+        (f"site:state#{t}->site:state#{t + 1}", f"site:state#{t}", f"site:state#{t + 1}", True, 1)
+        for t in range(steps - 1)
+    }
+    expected.add(
+        (f"site:state#{steps - 1}->site:cost#0", f"site:state#{steps - 1}", "site:cost#0", False, 1)
+    )
     assert edges == expected
 
 
-@pytest.mark.parametrize("plan", [{}, {"z": "LR", "b": "TP", "a": "Pause"},
-                                  {"z": "TP", "a": "Skip", "b": "LR"}])
+@pytest.mark.parametrize(
+    "plan", [{}, {"z": "LR", "b": "TP", "a": "Pause"}, {"z": "TP", "a": "Skip", "b": "LR"}]
+)
 def test_branches_and_two_losses(plan):
     g = capture(Branches(), plan=plan)
     nodes, edges = json_sets(g.to_json(view="rolled"))
-    assert nodes == {"param:theta", "param:w", "site:z", "site:a", "site:b", "site:la",
-                     "site:lb"}
+    assert nodes == {"param:theta", "param:w", "site:z", "site:a", "site:b", "site:la", "site:lb"}
     assert {e[0] for e in edges} == {
-        "param:theta->site:z", "site:z->site:a", "param:w->site:a", "site:z->site:b",
-        "site:a->site:la", "site:a->site:lb", "site:b->site:lb"}
+        "param:theta->site:z",
+        "site:z->site:a",
+        "param:w->site:a",
+        "site:z->site:b",
+        "site:a->site:la",
+        "site:a->site:lb",
+        "site:b->site:lb",
+    }
     kinds = {n["id"]: n["kind"] for n in g.to_json(view="rolled")["nodes"]}
     assert kinds["site:a"] == "forward" and kinds["site:la"] == kinds["site:lb"] == "loss"
     assert g.to_json(plan, "rolled")["nodes"][3]["propagator"] == plan.get("a", "Backprop")
@@ -181,11 +219,18 @@ def test_dot_recurrent_label_and_flows():
     dot = g.to_dot()
     edge = next(line for line in dot.splitlines() if 'id="site:state->site:state"' in line)
     assert "×6" in edge
-    flows = {"edges": {"site:state->site:state": {"norm": 100.0},
-                       "param:beta->site:state": {"norm": 0.01}}}
+    flows = {
+        "edges": {
+            "site:state->site:state": {"norm": 100.0},
+            "param:beta->site:state": {"norm": 0.01},
+        }
+    }
     dot = g.to_dot(flows=flows)
-    lines = {re.search(r'id="([^"]+)"', l).group(1): l for l in dot.splitlines()
-             if "->" in l.split("[")[0]}
+    lines = {
+        re.search(r'id="([^"]+)"', line).group(1): line
+        for line in dot.splitlines()
+        if "->" in line.split("[")[0]
+    }
     pw = {k: float(re.search(r'penwidth="?([0-9.]+)', v).group(1)) for k, v in lines.items()}
     assert pw["site:state->site:state"] > pw["param:beta->site:state"] >= 1.0
     assert pw["site:state->site:cost"] == 1.0
@@ -216,14 +261,15 @@ def test_capture_on_gpu():
 
 def test_unrolled_dot_draws_a_shared_parameter_once_per_site():
     from proppo_lab.trace.dot import FAN_OUT
+
     graph = capture(ChaoticRNN(steps=50, particles=4), ops=False)
     view = graph.to_json(None, "unrolled")
     param_edges = [e for e in view["edges"] if e["source"] == "param:beta"]
-    assert len(param_edges) == 50 > FAN_OUT          # the model keeps every edge
+    assert len(param_edges) == 50 > FAN_OUT  # the model keeps every edge
     dot = graph.to_dot(None, "unrolled")
     drawn = [line for line in dot.splitlines() if 'id="param:beta->' in line]
     assert len(drawn) == 1 and 'label="all 50 steps"' in drawn[0]
-    assert 'id="site:state#0->site:state#1"' in dot   # the recurrence is still drawn in full
+    assert 'id="site:state#0->site:state#1"' in dot  # the recurrence is still drawn in full
 
 
 def test_nodes_carry_the_options_the_plan_gives_them():
@@ -231,5 +277,5 @@ def test_nodes_carry_the_options_the_plan_gives_them():
     plan = {"x": {"propagator": "LR", "options": {"baseline": "ema"}}}
     for view in ("rolled", "unrolled"):
         by_kind = {n["kind"]: n for n in g.to_json(plan=plan, view=view)["nodes"]}
-        assert by_kind["sample"]["options"] == {"baseline": "ema"}   # as given, defaults left out
+        assert by_kind["sample"]["options"] == {"baseline": "ema"}  # as given, defaults left out
         assert by_kind["param"]["options"] == {} and by_kind["loss"]["options"] == {}

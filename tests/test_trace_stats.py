@@ -1,4 +1,5 @@
 """Gradient statistics: Welford, intervals, compare, sweep, non-finite localisation."""
+
 import json
 import math
 
@@ -9,8 +10,15 @@ from torch.distributions import Normal
 
 import proppo_lab as pl
 from proppo_lab.systems import ChaoticRNN, GaussianToy
-from proppo_lab.trace import (ForwardCheck, GradientStats, Welford, chi2_quantile, compare,
-                              sweep, variance_interval)
+from proppo_lab.trace import (
+    ForwardCheck,
+    GradientStats,
+    Welford,
+    chi2_quantile,
+    compare,
+    sweep,
+    variance_interval,
+)
 
 
 def test_welford_matches_numpy():
@@ -22,10 +30,8 @@ def test_welford_matches_numpy():
     assert w.n == 500
     np.testing.assert_allclose(w.mean.numpy(), data.mean(0), rtol=1e-12)
     np.testing.assert_allclose(w.variance.numpy(), data.var(0, ddof=1), rtol=1e-9)
-    np.testing.assert_allclose(w.std_error.numpy(), data.std(0, ddof=1) / math.sqrt(500),
-                               rtol=1e-9)
-    np.testing.assert_allclose(w.snr.numpy(), np.abs(data.mean(0)) / data.std(0, ddof=1),
-                               rtol=1e-9)
+    np.testing.assert_allclose(w.std_error.numpy(), data.std(0, ddof=1) / math.sqrt(500), rtol=1e-9)
+    np.testing.assert_allclose(w.snr.numpy(), np.abs(data.mean(0)) / data.std(0, ddof=1), rtol=1e-9)
     b = Welford()
     for chunk in np.array_split(data, 7):
         b.update_batch(torch.tensor(chunk))
@@ -54,8 +60,12 @@ def test_gradient_stats_history_and_summary():
 
 def test_chi2_quantiles():
     # reference values of chi^2 quantiles (scipy.stats.chi2.ppf)
-    for p, k, ref in [(0.025, 10, 3.24697), (0.975, 10, 20.48318), (0.975, 100, 129.5612),
-                      (0.025, 30, 16.79077)]:
+    for p, k, ref in [
+        (0.025, 10, 3.24697),
+        (0.975, 10, 20.48318),
+        (0.975, 100, 129.5612),
+        (0.025, 30, 16.79077),
+    ]:
         assert math.isclose(chi2_quantile(p, k), ref, rel_tol=0.01)
     lo, hi = variance_interval(2.0, 101)
     assert math.isclose(lo, 100 * 2.0 / 129.5612, rel_tol=0.01)
@@ -118,8 +128,14 @@ def test_sweep_resume_and_extend(tmp_path, capsys):
     assert len(more.rows) == 9
     # a changed iteration count recomputes
     ticks = []
-    redo = sweep(factory, {"beta": [1.0]}, {"RP": "RP"}, 5, path=path,
-                 progress=lambda d, t, s: ticks.append((d, t)))
+    redo = sweep(
+        factory,
+        {"beta": [1.0]},
+        {"RP": "RP"},
+        5,
+        path=path,
+        progress=lambda d, t, s: ticks.append((d, t)),
+    )
     assert redo.computed == 1 and ticks[-1] == (5, 5)
 
 
@@ -141,15 +157,20 @@ class Blows:
                 loc = loc * float("nan")
             s = pm.sample("state", Normal(loc, 0.1, validate_args=False))
         self.calls += 1
-        pm.loss("cost", s ** 2)
+        pm.loss("cost", s**2)
 
 
 def test_nonfinite_forward_is_located():
     res = compare(Blows(), {"LR": "LR"}, 5, check=True)
     assert len(res.errors) == 1
     err = res.errors[0]
-    assert (err["site"], err["instance"], err["propagator"], err["iteration"], err["phase"]) == \
-        ("state", 3, "LR", 2, "forward")
+    assert (err["site"], err["instance"], err["propagator"], err["iteration"], err["phase"]) == (
+        "state",
+        3,
+        "LR",
+        2,
+        "forward",
+    )
     assert err["plan"] == "LR" and err["type"] == "NonFiniteError"
     assert res.summary["LR"]["theta"]["n"] == 2
     with pytest.raises(pl.NonFiniteError) as info:
@@ -169,8 +190,13 @@ def test_nonfinite_backward_is_located_by_the_engine():
 
     res = compare(Sqrt(), {"pause": {"z": "Pause"}}, 3)
     err = res.errors[0]
-    assert (err["site"], err["instance"], err["propagator"], err["iteration"], err["phase"]) == \
-        ("z", 0, "Pause", 0, "backward")
+    assert (err["site"], err["instance"], err["propagator"], err["iteration"], err["phase"]) == (
+        "z",
+        0,
+        "Pause",
+        0,
+        "backward",
+    )
 
 
 def test_nonfinite_gradient_without_engine_checks():
@@ -187,9 +213,19 @@ def test_nonfinite_gradient_without_engine_checks():
             pm.loss("cost", torch.sqrt(z * z * k))
 
     res = compare(Sqrt(), {"RP": "RP"}, 3, check_finite=False)
-    assert res.errors == [{"type": "NonFiniteGradient", "message": res.errors[0]["message"],
-                           "site": None, "instance": None, "propagator": None,
-                           "phase": "gradient", "param": "mu", "iteration": 1, "plan": "RP"}]
+    assert res.errors == [
+        {
+            "type": "NonFiniteGradient",
+            "message": res.errors[0]["message"],
+            "site": None,
+            "instance": None,
+            "propagator": None,
+            "phase": "gradient",
+            "param": "mu",
+            "iteration": 1,
+            "plan": "RP",
+        }
+    ]
 
 
 def test_forward_check_observer_directly():
@@ -200,7 +236,7 @@ def test_forward_check_observer_directly():
     pm.forward("worse", torch.tensor([float("nan")]))
     pm.loss("cost", torch.zeros(3))
     with pytest.raises(pl.NonFiniteError) as info:
-        pm.backward()             # checked together, before anything propagates
+        pm.backward()  # checked together, before anything propagates
     assert info.value.site == "bad" and info.value.propagator == "Backprop"
     assert info.value.phase == "forward"
     check.detach()
@@ -213,7 +249,7 @@ def test_forward_check_explains_a_later_failure_by_the_first_nan():
     later = pl.PropagationError("cholesky failed", site="fit", instance=0, propagator="GR")
     found = check.explain(later)
     assert isinstance(found, pl.NonFiniteError) and found.site == "bad"
-    assert check.explain(later) is later      # nothing pending any more: the error stands
+    assert check.explain(later) is later  # nothing pending any more: the error stands
     pm.discard()
     check.detach()
 
@@ -228,9 +264,11 @@ def test_compare_on_gpu():
 
 # -- per-particle shares of an estimate ---------------------------------------
 
+
 @pytest.mark.parametrize("plan", ["RP", "LR", "TP", "GS", "Pause"])
 def test_per_particle_shares_add_up_to_the_estimate(plan):
     import proppo_lab as pl
+
     torch.manual_seed(0)
     chain = pl.systems.GaussianChain(particles=64)
     pm = pl.PropagationManager(default=plan)
@@ -245,13 +283,15 @@ def test_per_particle_shares_add_up_to_the_estimate(plan):
 def test_spread_predicts_the_variance_across_iterations():
     import proppo_lab as pl
     from proppo_lab import trace
+
     n = 200
-    result = trace.compare(pl.systems.GaussianToy(particles=n), {"RP": "RP"}, iterations=300,
-                           spread=True)
+    result = trace.compare(
+        pl.systems.GaussianToy(particles=n), {"RP": "RP"}, iterations=300, spread=True
+    )
     history = result.history["RP"]["mu"]
     spread = torch.tensor(history["spread"])
     grads = torch.tensor(history["grad"])
-    predicted = spread.mean() / n            # i.i.d. particles: Var(mean) = Var(particle) / N
+    predicted = spread.mean() / n  # i.i.d. particles: Var(mean) = Var(particle) / N
     observed = grads.var()
     # the variance of a sample variance with 299 dof is about 2/299 relative: allow 4 sigma
     assert abs(observed / predicted - 1) < 4 * (2 / 299) ** 0.5
@@ -259,6 +299,7 @@ def test_spread_predicts_the_variance_across_iterations():
 
 def test_spread_with_many_parameters_uses_probes():
     import proppo_lab as pl
+
     torch.manual_seed(0)
     policy = torch.nn.Linear(8, 16)
     inputs = torch.randn(32, 8)
@@ -266,7 +307,7 @@ def test_spread_with_many_parameters_uses_probes():
     def program(pm):
         pm.param("policy", policy)
         x = pm.sample("x", torch.distributions.Normal(policy(inputs).sum(-1), 1.0))
-        pm.loss("cost", x ** 2)
+        pm.loss("cost", x**2)
 
     pm = pl.PropagationManager(default="RP")
     pm.per_particle = True
@@ -279,12 +320,12 @@ def test_spread_with_many_parameters_uses_probes():
 def test_lazy_forward_check_scans_only_when_a_loss_is_not_finite():
     pm = pl.PropagationManager()
     check = ForwardCheck(pm, lazy=True)
-    pm.forward("unused", torch.tensor([float("nan")]))   # never reaches a loss: harmless
+    pm.forward("unused", torch.tensor([float("nan")]))  # never reaches a loss: harmless
     pm.loss("cost", torch.zeros(3))
     pm.backward()
     pm.forward("bad", torch.tensor([1.0, float("inf")]))
     pm.loss("cost", torch.tensor([1.0, float("inf")]))
     with pytest.raises(pl.NonFiniteError) as info:
-        pm.backward()                                     # found at its source, not at the loss
+        pm.backward()  # found at its source, not at the loss
     assert info.value.site == "bad" and info.value.phase == "forward"
     check.detach()

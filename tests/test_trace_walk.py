@@ -1,4 +1,5 @@
 """The autograd walk between nodes that graph capture draws its edges from."""
+
 from __future__ import annotations
 
 import pytest
@@ -44,7 +45,7 @@ def test_parents_on_chain_and_forward_nodes():
         x1 = pm.sample("x1", Normal(m.expand(8), 1.0))
         f = pm.forward("f", aa * x1)
         x2 = pm.sample("x2", Normal(f + x1, 0.5))
-        pm.loss("cost", x2 ** 2)
+        pm.loss("cost", x2**2)
 
     pm = pl.PropagationManager(default="LR")
     pm.record_edges = True
@@ -63,7 +64,7 @@ def test_ops_between_stop_at_other_nodes():
     def program(pm):
         x = pm.sample("x", Normal(pm.param("mu", mu).expand(8), 1.0))
         f = pm.forward("f", torch.tanh(x * 2.0))
-        pm.loss("cost", f ** 2)
+        pm.loss("cost", f**2)
 
     pm = pl.PropagationManager(default="RP")
     program(pm)

@@ -10,6 +10,7 @@
 
 Imports nothing from the tracing or Jupyter layers: it works in a plain script.
 """
+
 from .coupling import Coupling
 from .errors import NonFiniteError, PlanError, PropagationError
 from .manager import PropagationManager
@@ -23,6 +24,25 @@ from .propagator import Propagator
 from .registry import catalogue, register, unregister
 from .seeding import seed
 
-__all__ = ["BackwardPass", "Coupling", "ForwardPass", "Inbox", "Merge", "Message", "Node", "NonFiniteError",
-           "Observer", "Option", "Plan", "PlanError", "PropagationError", "PropagationManager",
-           "Propagator", "Spec", "catalogue", "register", "seed", "unregister"]
+__all__ = [
+    "BackwardPass",
+    "Coupling",
+    "ForwardPass",
+    "Inbox",
+    "Merge",
+    "Message",
+    "Node",
+    "NonFiniteError",
+    "Observer",
+    "Option",
+    "Plan",
+    "PlanError",
+    "PropagationError",
+    "PropagationManager",
+    "Propagator",
+    "Spec",
+    "catalogue",
+    "register",
+    "seed",
+    "unregister",
+]

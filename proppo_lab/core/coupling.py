@@ -35,6 +35,7 @@ per particle path: a second coupled node downstream of the first would see
 members that already differ, so a second coupled node in one iteration is
 refused (nested groups are future work).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -64,7 +65,8 @@ class Coupling:
         if particles % self.size:
             raise ValueError(
                 f"{who} draws particles in {self.kind} groups of {self.size}: {particles} "
-                f"particles cannot be split into such groups; use a multiple of {self.size}")
+                f"particles cannot be split into such groups; use a multiple of {self.size}"
+            )
         return particles // self.size
 
     def split(self, x: torch.Tensor) -> torch.Tensor:
@@ -91,7 +93,6 @@ class Coupling:
     def sums(self, x: torch.Tensor) -> torch.Tensor:
         """Per-group sums along dim 0: (N, ...) -> (groups, ...)."""
         return self.split(x).sum(1)
-
 
 
 class RegroupError(PropagationError):

@@ -4,6 +4,7 @@ Every failure inside a propagator is reported against the node it happened at,
 so a person looking at a 100-step loop knows which step, which site and which
 propagator to look at.
 """
+
 from __future__ import annotations
 
 
@@ -17,8 +18,16 @@ class PropagationError(RuntimeError):
     Attributes stay machine-readable so that the lab can highlight the node.
     """
 
-    def __init__(self, message: str, *, site: str, instance: int, propagator: str,
-                 phase: str = "", iteration: int | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        site: str,
+        instance: int,
+        propagator: str,
+        phase: str = "",
+        iteration: int | None = None,
+    ):
         self.site = site
         self.instance = instance
         self.propagator = propagator
@@ -34,9 +43,14 @@ class PropagationError(RuntimeError):
 
     def as_dict(self) -> dict:
         """Plain data for a UI: what failed and where."""
-        return {"message": str(self), "site": self.site, "instance": self.instance,
-                "propagator": self.propagator, "phase": self.phase,
-                "iteration": self.iteration}
+        return {
+            "message": str(self),
+            "site": self.site,
+            "instance": self.instance,
+            "propagator": self.propagator,
+            "phase": self.phase,
+            "iteration": self.iteration,
+        }
 
 
 class NonFiniteError(PropagationError):

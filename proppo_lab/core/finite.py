@@ -1,7 +1,8 @@
 """Which of many tensors hold NaN or inf: one fused pass, no host sync."""
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 

@@ -3,6 +3,7 @@
 Not in the registry: every ``pm.loss`` node uses it and no plan can choose
 another, so the manager builds it directly.
 """
+
 from __future__ import annotations
 
 import torch

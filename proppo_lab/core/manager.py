@@ -15,10 +15,12 @@ The whole idea of automatic propagation in one place:
 What a propagator may do on each pass, and how the backward pass batches its
 autograd work, is in :mod:`.passes`; observers in :mod:`.observer`.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, Callable, Iterable, Iterator, Mapping
+from typing import Any
 
 import torch
 from torch import nn
@@ -47,9 +49,15 @@ class PropagationManager:
     ``backward``, before any propagation.
     """
 
-    def __init__(self, plan: Mapping | Plan | None = None, default: str | Mapping = "RP", *,
-                 sites: Iterable[str] | None = None, check_finite: bool = True,
-                 max_nodes: int = 1_000_000):
+    def __init__(
+        self,
+        plan: Mapping | Plan | None = None,
+        default: str | Mapping = "RP",
+        *,
+        sites: Iterable[str] | None = None,
+        check_finite: bool = True,
+        max_nodes: int = 1_000_000,
+    ):
         self._site_props: dict[str, Propagator] = {}
         self.plan = Plan.from_dict(plan)
         self.default = parse_default(default)
@@ -73,10 +81,10 @@ class PropagationManager:
         self._state: dict[tuple[str, int], dict] = {}
         #: the grouping of this iteration's particles (see :mod:`.coupling`); None: independent
         self.coupling: Coupling | None = None
-        self._next_coupling: Coupling | None = None   # learned: the grouping for the next one
+        self._next_coupling: Coupling | None = None  # learned: the grouping for the next one
         self._coupled_node: Node | None = None
-        self._drawn = False       # a sample node was drawn this iteration before a coupled one
-        self._weight: torch.Tensor | None = None      # particle weights set by a coupled node
+        self._drawn = False  # a sample node was drawn this iteration before a coupled one
+        self._weight: torch.Tensor | None = None  # particle weights set by a coupled node
         self._listeners = Listeners()
         self._forward = ForwardPass(self)
         self._loss_prop = LossPropagator()
@@ -140,21 +148,25 @@ class PropagationManager:
         elif isinstance(value, torch.Tensor):
             items = {name: value}
         else:
-            raise TypeError(f"param '{name}' must be a tensor or an nn.Module, "
-                            f"got {type(value).__name__}")
+            raise TypeError(
+                f"param '{name}' must be a tensor or an nn.Module, got {type(value).__name__}"
+            )
         for key, tensor in items.items():
             old = self.params.get(key)
             if old is not None and old is not tensor and self._tape:
-                raise ValueError(f"param '{key}' was already named for another tensor "
-                                 "in this iteration")
+                raise ValueError(
+                    f"param '{key}' was already named for another tensor in this iteration"
+                )
             self.params[key] = tensor
         return value
 
     def sample(self, site: str, dist: torch.distributions.Distribution) -> torch.Tensor:
         """A stochastic node: draws from ``dist`` (dim 0 indexes particles)."""
         if not isinstance(dist, torch.distributions.Distribution):
-            raise TypeError(f"sample('{site}'): expected a torch.distributions.Distribution, "
-                            f"got {type(dist).__name__}")
+            raise TypeError(
+                f"sample('{site}'): expected a torch.distributions.Distribution, "
+                f"got {type(dist).__name__}"
+            )
         return self._record("sample", site, None, dist)
 
     def forward(self, site: str, x: torch.Tensor) -> torch.Tensor:
@@ -168,8 +180,10 @@ class PropagationManager:
         particles of all costs recorded before ``backward``."""
         if not isinstance(cost, torch.Tensor) or cost.dim() != 1:
             shape = tuple(cost.shape) if isinstance(cost, torch.Tensor) else type(cost).__name__
-            raise ValueError(f"loss('{site}'): expected a per-particle cost of shape (particles,), "
-                             f"got {shape}; sum over the other dimensions first")
+            raise ValueError(
+                f"loss('{site}'): expected a per-particle cost of shape (particles,), "
+                f"got {shape}; sum over the other dimensions first"
+            )
         return self._record("loss", site, (cost,), None)
 
     def _record(self, kind: str, site: str, inputs: tuple | None, dist) -> torch.Tensor:
@@ -179,21 +193,38 @@ class PropagationManager:
         if seen != kind:
             raise ValueError(f"site '{site}' is a {seen} site; it cannot also be used as {kind}")
         if len(self._tape) >= self.max_nodes:
-            raise RuntimeError(f"the tape holds {len(self._tape)} nodes: was pm.backward() "
-                               "forgotten? Call pm.backward() or pm.discard() each iteration")
+            raise RuntimeError(
+                f"the tape holds {len(self._tape)} nodes: was pm.backward() "
+                "forgotten? Call pm.backward() or pm.discard() each iteration"
+            )
         instance = self._counts.get(site, 0)
         prop = self._loss_prop if kind == "loss" else self._propagator_for(kind, site, instance)
         tape = self._tape
-        node = Node(site, instance, kind, len(tape), prop, inputs, dist, tape[-1] if tape else None,
-                    self.iteration)
+        node = Node(
+            site,
+            instance,
+            kind,
+            len(tape),
+            prop,
+            inputs,
+            dist,
+            tape[-1] if tape else None,
+            self.iteration,
+        )
         try:
             self._group(node)
             out = prop.forward(node, self._forward)
         except PropagationError:
             raise
         except Exception as err:
-            raise PropagationError(str(err), site=site, instance=instance, propagator=prop.name,
-                                   phase="forward", iteration=self.iteration) from err
+            raise PropagationError(
+                str(err),
+                site=site,
+                instance=instance,
+                propagator=prop.name,
+                phase="forward",
+                iteration=self.iteration,
+            ) from err
         node.output = out
         self._counts[site] = instance + 1
         self._tape.append(node)
@@ -208,27 +239,34 @@ class PropagationManager:
             return
         if not node.propagator.coupled:
             if self._coupled_node is None:
-                node.coupling = self.coupling     # upstream of any coupled node: draw in groups
+                node.coupling = self.coupling  # upstream of any coupled node: draw in groups
                 self._drawn = self._drawn or node.kind == "sample"
             return
         coupling = node.propagator.coupling(node)
         if node.dist is not None:
-            coupling.groups(node.dist.batch_shape[0] if node.dist.batch_shape else 1,
-                            node.propagator.name)
+            coupling.groups(
+                node.dist.batch_shape[0] if node.dist.batch_shape else 1, node.propagator.name
+            )
         first = self._coupled_node
         if first is not None:
-            raise ValueError(f"a second coupled node in one iteration (the first is {first.label}"
-                             f", {first.propagator_name}); its group members would already "
-                             "differ upstream. Serve one of them with another propagator")
+            raise ValueError(
+                f"a second coupled node in one iteration (the first is {first.label}"
+                f", {first.propagator_name}); its group members would already "
+                "differ upstream. Serve one of them with another propagator"
+            )
         if coupling != self.coupling:
             self._next_coupling = coupling
             if self._drawn:
                 raise RegroupError(
                     f"nodes upstream were drawn before this node's {coupling.kind} groups of "
                     f"{coupling.size} were known; run the iteration again, they will be drawn "
-                    "in groups (pm.estimate does this by itself)", site=node.site,
-                    instance=node.instance, propagator=node.propagator_name, phase="forward",
-                    iteration=self.iteration)
+                    "in groups (pm.estimate does this by itself)",
+                    site=node.site,
+                    instance=node.instance,
+                    propagator=node.propagator_name,
+                    phase="forward",
+                    iteration=self.iteration,
+                )
             self.coupling = coupling
         self._coupled_node = node
         node.coupling = coupling
@@ -243,10 +281,15 @@ class PropagationManager:
         if prop is None:
             prop = self._propagators[spec.key] = registry.get(spec.propagator).build(spec.options)
         if kind not in prop.entry.kinds:
-            raise PropagationError(f"{prop.name} cannot serve a {kind} node; it serves "
-                                   f"{' and '.join(prop.entry.kinds)} nodes",
-                                   site=site, instance=instance, propagator=prop.name,
-                                   phase="forward", iteration=self.iteration)
+            raise PropagationError(
+                f"{prop.name} cannot serve a {kind} node; it serves "
+                f"{' and '.join(prop.entry.kinds)} nodes",
+                site=site,
+                instance=instance,
+                propagator=prop.name,
+                phase="forward",
+                iteration=self.iteration,
+            )
         if site_plan is None or not site_plan.instances:
             self._site_props[site] = prop
         return prop
@@ -264,8 +307,10 @@ class PropagationManager:
         """Propagate through the recorded nodes; leaves gradients in ``.grad``."""
         tape = self._tape
         if not tape:
-            raise RuntimeError("backward(): nothing recorded since the last backward; run the "
-                               "program (which calls pm.sample/pm.loss) before each backward")
+            raise RuntimeError(
+                "backward(): nothing recorded since the last backward; run the "
+                "program (which calls pm.sample/pm.loss) before each backward"
+            )
         if not any(n.kind == "loss" for n in tape):
             raise RuntimeError("backward(): no loss recorded; call pm.loss(site, cost) first")
         self.plan.check_sites(set(self._counts) | self.known_sites)
@@ -281,9 +326,14 @@ class PropagationManager:
                 except PropagationError:
                     raise
                 except Exception as err:
-                    raise PropagationError(str(err), site=node.site, instance=node.instance,
-                                           propagator=node.propagator_name, phase="backward",
-                                           iteration=self.iteration) from err
+                    raise PropagationError(
+                        str(err),
+                        site=node.site,
+                        instance=node.instance,
+                        propagator=node.propagator_name,
+                        phase="backward",
+                        iteration=self.iteration,
+                    ) from err
                 bp.pass_cost(node)
             bp.finish()
             self._next_coupling = self._coupled_node.coupling if self._coupled_node else None
@@ -317,15 +367,17 @@ class PropagationManager:
                     p.grad = None
                 self.backward()
                 break
-            except RegroupError:     # the grouping is known now: once more, drawn in groups
+            except RegroupError:  # the grouping is known now: once more, drawn in groups
                 self.discard()
                 if attempt:
                     raise
             except BaseException:
                 self.discard()
                 raise
-        return {k: (p.grad.detach().clone() if p.grad is not None else torch.zeros_like(p))
-                for k, p in self.params.items()}
+        return {
+            k: (p.grad.detach().clone() if p.grad is not None else torch.zeros_like(p))
+            for k, p in self.params.items()
+        }
 
 
 def _announce(handlers: tuple, tape: list[Node]) -> None:

@@ -6,6 +6,7 @@ are summed (costs-to-go, gradients), listed (diagnostics), or the last one
 wins. Messages address nodes by identity (the ``Node`` object), never by
 position on the tape.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ class Message:
     kind: str
     content: Any
     merge: Merge = Merge.SUM
-    sender: "Node | None" = None
+    sender: Node | None = None
 
 
 class Inbox:
@@ -43,8 +44,10 @@ class Inbox:
         kind, merge = message.kind, message.merge
         known = self._merges.setdefault(kind, merge)
         if known is not merge:
-            raise ValueError(f"message kind '{kind}' arrived with merge rule {merge.value} "
-                             f"after {known.value}; one kind has one rule")
+            raise ValueError(
+                f"message kind '{kind}' arrived with merge rule {merge.value} "
+                f"after {known.value}; one kind has one rule"
+            )
         if kind not in self._items:
             self._items[kind] = [message.content] if merge is Merge.LIST else message.content
         elif merge is Merge.SUM:

@@ -7,6 +7,7 @@ on the forward pass and what it has received on the backward pass. Its parents
 reads them off the autograd graph when it needs them (:mod:`proppo_lab.trace.walk`),
 so recording a node costs almost nothing.
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
@@ -31,23 +32,46 @@ def dist_tensors(dist) -> tuple[torch.Tensor, ...]:
 
 class Node:
     # slots: a node is created at every hit of every site, so it is kept lean
-    __slots__ = ("site", "instance", "kind", "index", "propagator", "dist", "output", "saved",
-                 "inbox", "prev", "iteration", "coupling", "weight", "_inputs")
+    __slots__ = (
+        "site",
+        "instance",
+        "kind",
+        "index",
+        "propagator",
+        "dist",
+        "output",
+        "saved",
+        "inbox",
+        "prev",
+        "iteration",
+        "coupling",
+        "weight",
+        "_inputs",
+    )
 
-    def __init__(self, site: str, instance: int, kind: str, index: int,
-                 propagator: "Propagator", inputs: tuple[torch.Tensor, ...] | None = None,
-                 dist: Any = None, prev: "Node | None" = None, iteration: int = 0):
+    def __init__(
+        self,
+        site: str,
+        instance: int,
+        kind: str,
+        index: int,
+        propagator: Propagator,
+        inputs: tuple[torch.Tensor, ...] | None = None,
+        dist: Any = None,
+        prev: Node | None = None,
+        iteration: int = 0,
+    ):
         self.site = site
         self.instance = instance
-        self.kind = kind                  # "sample", "forward" or "loss"
-        self.index = index                # position on the tape (creation order)
+        self.kind = kind  # "sample", "forward" or "loss"
+        self.index = index  # position on the tape (creation order)
         self.propagator = propagator
-        self.dist = dist                  # the torch Distribution of a sample node
-        self.output: torch.Tensor | None = None   # what the program received
-        self.saved: dict = {}             # what the propagator stored going forward
-        self.inbox = Inbox()              # what it received going back
-        self.prev = prev                  # the node recorded just before: gets the cost-to-go
-        self.iteration = iteration        # the manager's iteration counter when it was recorded
+        self.dist = dist  # the torch Distribution of a sample node
+        self.output: torch.Tensor | None = None  # what the program received
+        self.saved: dict = {}  # what the propagator stored going forward
+        self.inbox = Inbox()  # what it received going back
+        self.prev = prev  # the node recorded just before: gets the cost-to-go
+        self.iteration = iteration  # the manager's iteration counter when it was recorded
         #: the grouping of this node's particles (see :mod:`.coupling`): set on a
         #: coupled node and on the nodes upstream of it, which draw one value per group
         self.coupling = None

@@ -17,9 +17,11 @@ Why a dispatch table: the manager emits an event per node and per message, so
 the handlers are looked up once when an observer attaches, not per event, and
 an event nobody listens to is never built.
 """
+
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 EVENTS = ("node_created", "message_sent", "backward_started", "backward_finished")
 
@@ -69,6 +71,7 @@ class Listeners:
             if observer in self._attached:
                 self._attached.remove(observer)
                 self._rebuild()
+
         return detach
 
     def _rebuild(self) -> None:

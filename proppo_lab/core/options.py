@@ -4,11 +4,13 @@ An ``Option`` knows its type, default, range and choices; it validates a value
 coming from a plan (possibly typed by a person into a form) and describes itself
 as JSON so that a front end can build the form without knowing Python.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from .errors import PlanError
 
@@ -74,8 +76,9 @@ class Option:
         return out
 
 
-def validate_options(schema: Mapping[str, Option], given: Mapping[str, Any] | None,
-                     where: str) -> dict:
+def validate_options(
+    schema: Mapping[str, Option], given: Mapping[str, Any] | None, where: str
+) -> dict:
     """Fill defaults and check every given option against the schema."""
     given = dict(given or {})
     if not isinstance(given, dict):
@@ -84,6 +87,9 @@ def validate_options(schema: Mapping[str, Option], given: Mapping[str, Any] | No
     if unknown:
         known = ", ".join(sorted(schema)) or "none"
         raise PlanError(f"{where}: unknown option(s) {unknown}; this propagator takes: {known}")
-    return {name: (opt.validate(given[name], f"{where} option '{name}'") if name in given
-                   else opt.default)
-            for name, opt in schema.items()}
+    return {
+        name: (
+            opt.validate(given[name], f"{where} option '{name}'") if name in given else opt.default
+        )
+        for name, opt in schema.items()
+    }

@@ -14,9 +14,11 @@ the bookkeeping that keeps it cheap:
   per pass on a GPU, raising :class:`NonFiniteError` naming the node;
 * **per-particle shares** of the estimate, when the manager asks for them.
 """
+
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -33,7 +35,7 @@ if TYPE_CHECKING:
 class ForwardPass:
     """What a propagator may do while the program runs forward."""
 
-    def __init__(self, manager: "PropagationManager"):
+    def __init__(self, manager: PropagationManager):
         self.manager = manager
 
     def detach(self, node: Node, x: torch.Tensor, *, grad: bool) -> torch.Tensor:
@@ -74,10 +76,12 @@ class ForwardPass:
         """
         listeners = self.manager._listeners
         if self.manager.watch_grads and x.requires_grad and listeners.message_sent:
+
             def report(g, node=node):
                 message = Message("grad", g, Merge.REPLACE, node)
                 for handler in listeners.message_sent:
                     handler(message, node)
+
             x.register_hook(report)
         return x
 
@@ -85,7 +89,7 @@ class ForwardPass:
 class BackwardPass:
     """One backward pass: pending gradient terms, message delivery, finiteness checks."""
 
-    def __init__(self, manager: "PropagationManager"):
+    def __init__(self, manager: PropagationManager):
         self.manager = manager
         self._tensors: list[torch.Tensor] = []
         self._grads: list[torch.Tensor] = []
@@ -97,8 +101,9 @@ class BackwardPass:
         self._message_handlers = manager._listeners.message_sent
         #: per-pass memory for propagators (e.g. weights reused across instances)
         self.scratch: dict = {}
-        self._particles = (per_particle.ParticleAccumulator(manager.params)
-                           if manager.per_particle else None)
+        self._particles = (
+            per_particle.ParticleAccumulator(manager.params) if manager.per_particle else None
+        )
         self._deferred_work: dict[Callable, list] = {}
 
     # -- reading messages -------------------------------------------------
@@ -115,8 +120,9 @@ class BackwardPass:
         """The gradient that reached the node's detached output (zeros if none did)."""
         leaf = node.saved.get("leaf")
         if leaf is None:
-            raise RuntimeError("grad() needs the propagator to call fp.detach(..., grad=True) "
-                               "in forward")
+            raise RuntimeError(
+                "grad() needs the propagator to call fp.detach(..., grad=True) in forward"
+            )
         g = leaf.grad if leaf.grad is not None else torch.zeros_like(leaf)
         self.check(node, "incoming gradient", g)
         node.inbox.put(Message("grad", g, Merge.REPLACE))
@@ -131,8 +137,9 @@ class BackwardPass:
         for handler in self._message_handlers:
             handler(message, target)
 
-    def send(self, sender: Node, target: Node | None, kind: str, content: Any,
-             merge: Merge = Merge.SUM) -> None:
+    def send(
+        self, sender: Node, target: Node | None, kind: str, content: Any, merge: Merge = Merge.SUM
+    ) -> None:
         """Deliver a message to ``target`` (skipping nodes whose propagator routes past)."""
         while target is not None and target.propagator.routes_past:
             target = target.prev
@@ -149,7 +156,7 @@ class BackwardPass:
         if self._message_handlers:
             self._tell(Message(kind, content, Merge.REPLACE, sender), sender)
 
-    def defer(self, work: Callable[[list, "BackwardPass"], None], item: Any) -> None:
+    def defer(self, work: Callable[[list, BackwardPass], None], item: Any) -> None:
         """Queue ``item`` for ``work(items, bp)``, run just before the next delivery.
 
         For terms no later node waits for, so that many nodes' terms are
@@ -157,8 +164,9 @@ class BackwardPass:
         """
         self._deferred_work.setdefault(work, []).append(item)
 
-    def backprop(self, sender: Node, tensors: Iterable[torch.Tensor],
-                 grads: Iterable[torch.Tensor]) -> None:
+    def backprop(
+        self, sender: Node, tensors: Iterable[torch.Tensor], grads: Iterable[torch.Tensor]
+    ) -> None:
         """Hand gradient terms to autograd; they are delivered at the next flush."""
         for t, g in zip(tensors, grads):
             if not t.requires_grad:
@@ -172,16 +180,20 @@ class BackwardPass:
                 self._tell(Message("backprop", g, Merge.SUM, sender), None)
         self._last_sender = sender
 
-    def backprop_each(self, senders: list[Node], tensors: list[torch.Tensor],
-                      grads: torch.Tensor) -> None:
+    def backprop_each(
+        self, senders: list[Node], tensors: list[torch.Tensor], grads: torch.Tensor
+    ) -> None:
         """One term per sender: ``tensors[k]`` of ``senders[k]`` receives ``grads[k]``.
 
         With nobody watching the messages, the terms enter autograd as one
         stacked root (autograd's per-root bookkeeping would otherwise dominate a
         long run of small nodes); each sender's gradient is still checked.
         """
-        if self._message_handlers or self._particles is not None or not all(
-                t.requires_grad for t in tensors):
+        if (
+            self._message_handlers
+            or self._particles is not None
+            or not all(t.requires_grad for t in tensors)
+        ):
             for node, t, g in zip(senders, tensors, grads):
                 self.backprop(node, [t], [g])
             return
@@ -210,10 +222,14 @@ class BackwardPass:
             torch.autograd.backward(tensors, grads, retain_graph=not last)
         except RuntimeError as err:
             node = self._last_sender
-            raise PropagationError(f"autograd failed delivering gradients: {err}",
-                                   site=node.site, instance=node.instance,
-                                   propagator=node.propagator_name, phase="backward",
-                                   iteration=self.manager.iteration) from err
+            raise PropagationError(
+                f"autograd failed delivering gradients: {err}",
+                site=node.site,
+                instance=node.instance,
+                propagator=node.propagator_name,
+                phase="backward",
+                iteration=self.manager.iteration,
+            ) from err
 
     # -- checks -----------------------------------------------------------
     def check(self, node: Node, what: str, value: torch.Tensor) -> None:
@@ -239,9 +255,14 @@ class BackwardPass:
             self._raise_nonfinite(node, what)
 
     def _raise_nonfinite(self, node: Node, what: str):
-        raise NonFiniteError(f"{what} is not finite (NaN or inf)", site=node.site,
-                             instance=node.instance, propagator=node.propagator_name,
-                             phase="backward", iteration=self.manager.iteration)
+        raise NonFiniteError(
+            f"{what} is not finite (NaN or inf)",
+            site=node.site,
+            instance=node.instance,
+            propagator=node.propagator_name,
+            phase="backward",
+            iteration=self.manager.iteration,
+        )
 
     def finish(self) -> None:
         self.flush(last=True)  # runs deferred work first: its terms count too
@@ -258,5 +279,5 @@ class BackwardPass:
     def pass_cost(self, node: Node) -> None:
         cost = node.inbox.get("cost")
         if cost is not None and node.prev is not None:
-            weights = node.saved.get("weights")   # a coupled node's: upstream sees the weighted
+            weights = node.saved.get("weights")  # a coupled node's: upstream sees the weighted
             self.send(node, node.prev, "cost", cost if weights is None else cost * weights)

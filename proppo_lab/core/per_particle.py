@@ -13,15 +13,20 @@ vectors (exact per-particle gradients); beyond that they are Gaussian probes,
 and the trace of the covariance is estimated without bias from the projections.
 The user never expands a parameter by hand.
 """
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
 
-def parameter_directions(inputs: Sequence[torch.Tensor], params: Sequence[torch.Tensor],
-                         directions: int = 64, probes: torch.Tensor | None = None):
+def parameter_directions(
+    inputs: Sequence[torch.Tensor],
+    params: Sequence[torch.Tensor],
+    directions: int = 64,
+    probes: torch.Tensor | None = None,
+):
     """``J u`` for each input and direction: list of (K, *input.shape), and whether exact.
 
     Without ``probes`` the directions cover the parameters these inputs use
@@ -34,8 +39,9 @@ def parameter_directions(inputs: Sequence[torch.Tensor], params: Sequence[torch.
     if not params:
         return None
     ws = [torch.zeros_like(x, requires_grad=True) for x in inputs]
-    jts = torch.autograd.grad(list(inputs), params, ws, create_graph=True, retain_graph=True,
-                              allow_unused=True)
+    jts = torch.autograd.grad(
+        list(inputs), params, ws, create_graph=True, retain_graph=True, allow_unused=True
+    )
     if all(j is None or not j.requires_grad for j in jts):
         return None
     if probes is None:
@@ -44,22 +50,37 @@ def parameter_directions(inputs: Sequence[torch.Tensor], params: Sequence[torch.
         if size <= directions:
             probes, exact = torch.eye(size, dtype=flat.dtype, device=flat.device), True
         else:
-            probes, exact = torch.randn(directions, size, dtype=flat.dtype, device=flat.device), False
+            probes, exact = (
+                torch.randn(directions, size, dtype=flat.dtype, device=flat.device),
+                False,
+            )
     else:
-        flat = torch.cat([j.reshape(-1) if j is not None and j.requires_grad
-                          else torch.zeros(p.numel(), dtype=p.dtype, device=p.device)
-                          for j, p in zip(jts, params)])
+        flat = torch.cat(
+            [
+                j.reshape(-1)
+                if j is not None and j.requires_grad
+                else torch.zeros(p.numel(), dtype=p.dtype, device=p.device)
+                for j, p in zip(jts, params)
+            ]
+        )
         exact = None  # the caller chose the directions
     if probes.shape[0] <= 4:  # a few plain calls beat vmap's fixed cost
-        per = [torch.autograd.grad(flat, ws, u, retain_graph=True, allow_unused=True)
-               for u in probes]
-        jus = [None if per[0][i] is None else torch.stack([p[i] for p in per])
-               for i in range(len(ws))]
+        per = [
+            torch.autograd.grad(flat, ws, u, retain_graph=True, allow_unused=True) for u in probes
+        ]
+        jus = [
+            None if per[0][i] is None else torch.stack([p[i] for p in per]) for i in range(len(ws))
+        ]
     else:
-        jus = torch.autograd.grad(flat, ws, probes, retain_graph=True, allow_unused=True,
-                                  is_grads_batched=True)
-    jus = [torch.zeros((probes.shape[0], *x.shape), dtype=x.dtype, device=x.device) if ju is None
-           else ju for ju, x in zip(jus, inputs)]
+        jus = torch.autograd.grad(
+            flat, ws, probes, retain_graph=True, allow_unused=True, is_grads_batched=True
+        )
+    jus = [
+        torch.zeros((probes.shape[0], *x.shape), dtype=x.dtype, device=x.device)
+        if ju is None
+        else ju
+        for ju, x in zip(jus, inputs)
+    ]
     return jus, exact
 
 
@@ -81,8 +102,13 @@ def trace_variance(contributions: torch.Tensor, exact: bool) -> torch.Tensor:
     ``contributions`` is (particles, K). With Gaussian probes,
     E_u[Var(u . g)] = tr Cov(g), so the mean over probes estimates the trace.
     """
-    var = contributions.var(0, unbiased=True) if contributions.shape[0] > 1 else \
-        torch.zeros(contributions.shape[1], dtype=contributions.dtype, device=contributions.device)
+    var = (
+        contributions.var(0, unbiased=True)
+        if contributions.shape[0] > 1
+        else torch.zeros(
+            contributions.shape[1], dtype=contributions.dtype, device=contributions.device
+        )
+    )
     return var.sum() if exact else var.mean()
 
 
@@ -108,8 +134,10 @@ class ParticleGradients:
         """Variance across particles (summed over elements) per parameter, or 'total'."""
         if self.slices is None:
             return {"total": trace_variance(self.values, exact=False)}
-        return {name: trace_variance(self.values[:, cols], exact=True)
-                for name, cols in self.slices.items()}
+        return {
+            name: trace_variance(self.values[:, cols], exact=True)
+            for name, cols in self.slices.items()
+        }
 
 
 class ParticleAccumulator:

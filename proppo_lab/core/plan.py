@@ -11,13 +11,15 @@ Plans are immutable; :meth:`Plan.assign` returns a new one. Names and options
 are checked when the plan is built, before anything runs; site names are
 checked against the sites a program is known to have (:meth:`Plan.check_sites`).
 """
+
 from __future__ import annotations
 
 import difflib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any
 
 from . import registry
 from .errors import PlanError
@@ -46,8 +48,7 @@ class Spec:
 
     def to_json(self, defaults: bool = False):
         entry = registry.get(self.propagator)
-        given = {k: v for k, v in self.options.items()
-                 if defaults or v != entry.options[k].default}
+        given = {k: v for k, v in self.options.items() if defaults or v != entry.options[k].default}
         return {"propagator": self.propagator, "options": given} if given else self.propagator
 
 
@@ -61,8 +62,10 @@ def parse_spec(raw: Any, where: str, *, allow_instances: bool = False) -> tuple[
     if isinstance(raw, str):
         return Spec(raw, registry.check(raw, None, where)), {}
     if not isinstance(raw, Mapping):
-        raise PlanError(f"{where}: expected a propagator name or a mapping with 'propagator', "
-                        f"got {type(raw).__name__}")
+        raise PlanError(
+            f"{where}: expected a propagator name or a mapping with 'propagator', "
+            f"got {type(raw).__name__}"
+        )
     allowed = _SPEC_KEYS if allow_instances else _SPEC_KEYS - {"instances"}
     unknown = set(raw) - allowed
     if unknown:
@@ -114,14 +117,15 @@ class Plan:
         freeze(self, "sites")
 
     @classmethod
-    def from_dict(cls, raw: Mapping[str, Any] | None) -> "Plan":
+    def from_dict(cls, raw: Mapping[str, Any] | None) -> Plan:
         if raw is None:
             return cls()
         if isinstance(raw, Plan):
             return raw
         if not isinstance(raw, Mapping):
-            raise PlanError(f"a plan must be a mapping of site name to propagator, "
-                            f"got {type(raw).__name__}")
+            raise PlanError(
+                f"a plan must be a mapping of site name to propagator, got {type(raw).__name__}"
+            )
         sites = {}
         for site, value in raw.items():
             if not isinstance(site, str) or not site:
@@ -136,7 +140,7 @@ class Plan:
         return cls(sites)
 
     @classmethod
-    def from_json(cls, text: str) -> "Plan":
+    def from_json(cls, text: str) -> Plan:
         try:
             raw = json.loads(text)
         except json.JSONDecodeError as err:
@@ -165,8 +169,13 @@ class Plan:
             return None
         return sp.instances.get(instance, sp.spec)
 
-    def assign(self, site: str, propagator: str, options: Mapping[str, Any] | None = None,
-               instance: int | None = None) -> "Plan":
+    def assign(
+        self,
+        site: str,
+        propagator: str,
+        options: Mapping[str, Any] | None = None,
+        instance: int | None = None,
+    ) -> Plan:
         """A new plan with ``site`` (or one instance of it) served by ``propagator``."""
         where = f"plan site '{site}'" + ("" if instance is None else f" instance {instance}")
         spec = Spec(propagator, registry.check(propagator, options, where))
@@ -182,7 +191,7 @@ class Plan:
             sites[site] = SitePlan(old.spec, {**old.instances, index: spec})
         return Plan(sites)
 
-    def clear(self, site: str, instance: int | None = None) -> "Plan":
+    def clear(self, site: str, instance: int | None = None) -> Plan:
         """A new plan without the site's assignment (or without one override)."""
         sites = dict(self.sites)
         if site not in sites:
@@ -195,15 +204,17 @@ class Plan:
             sites[site] = SitePlan(sp.spec, kept)
         return Plan(sites)
 
-    def check_sites(self, known: "set[str] | list[str]", what: str = "the program") -> None:
+    def check_sites(self, known: set[str] | list[str], what: str = "the program") -> None:
         """Reject sites the program does not have, suggesting the closest name."""
         known = set(known)
         for site in self.sites:
             if site not in known:
                 close = difflib.get_close_matches(site, sorted(known), n=1)
                 hint = f"; did you mean '{close[0]}'?" if close else ""
-                raise PlanError(f"plan names site '{site}', which {what} does not have "
-                                f"(sites: {', '.join(sorted(known)) or 'none'}){hint}")
+                raise PlanError(
+                    f"plan names site '{site}', which {what} does not have "
+                    f"(sites: {', '.join(sorted(known)) or 'none'}){hint}"
+                )
 
 
 #: what serves a forward node that neither the plan nor the default names
@@ -217,15 +228,19 @@ def parse_default(default: Any) -> dict[str, Spec]:
     default to Backprop. The manager and the captured graph resolve through
     this one rule.
     """
-    if isinstance(default, (str, Spec)) or (isinstance(default, Mapping)
-                                            and "propagator" in default):
+    if isinstance(default, (str, Spec)) or (
+        isinstance(default, Mapping) and "propagator" in default
+    ):
         default = {"sample": default}
     if not isinstance(default, Mapping):
-        raise PlanError(f"default must be a propagator name or a mapping by node kind, "
-                        f"got {type(default).__name__}")
+        raise PlanError(
+            f"default must be a propagator name or a mapping by node kind, "
+            f"got {type(default).__name__}"
+        )
     unknown = set(default) - set(registry.NODE_KINDS)
     if unknown:
-        raise PlanError(f"default: unknown node kind(s) {sorted(unknown)}; "
-                        f"expected {list(registry.NODE_KINDS)}")
+        raise PlanError(
+            f"default: unknown node kind(s) {sorted(unknown)}; expected {list(registry.NODE_KINDS)}"
+        )
     raw = {"forward": DEFAULT_FOR_FORWARD, **default}
     return {kind: parse_spec(raw[kind], f"default for {kind} nodes")[0] for kind in raw}

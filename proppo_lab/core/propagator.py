@@ -12,6 +12,7 @@ and reads the gradient that arrived at its own detached output with
 :meth:`BackwardPass.grad` (set ``reads_grad = True`` so the manager delivers
 everything pending first).
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -20,8 +21,8 @@ import torch
 
 if TYPE_CHECKING:
     from .coupling import Coupling
-    from .passes import BackwardPass, ForwardPass
     from .node import Node
+    from .passes import BackwardPass, ForwardPass
     from .registry import Entry
 
 
@@ -33,17 +34,17 @@ class Propagator:
     #: draws its node's particles in coupled groups: :meth:`coupling` says how
     coupled: ClassVar[bool] = False
 
-    entry: "Entry | None" = None
+    entry: Entry | None = None
     options: dict[str, Any] = {}
 
     @property
     def name(self) -> str:
         return self.entry.name if self.entry is not None else type(self).__name__
 
-    def forward(self, node: "Node", fp: "ForwardPass") -> torch.Tensor:
+    def forward(self, node: Node, fp: ForwardPass) -> torch.Tensor:
         raise NotImplementedError(f"{type(self).__name__}.forward")
 
-    def coupling(self, node: "Node") -> "Coupling":
+    def coupling(self, node: Node) -> Coupling:
         """How a coupled propagator groups this node's particles (see :mod:`.coupling`).
 
         Called before :meth:`forward` when ``coupled`` is True; may depend on the
@@ -51,7 +52,7 @@ class Propagator:
         """
         raise NotImplementedError(f"{type(self).__name__} sets coupled but not coupling()")
 
-    def backward(self, node: "Node", bp: "BackwardPass") -> None:
+    def backward(self, node: Node, bp: BackwardPass) -> None:
         """Default: nothing beyond what autograd already does."""
 
     def __repr__(self) -> str:

@@ -7,14 +7,16 @@ registry imports them itself the first time it is read or written, so the
 engine's defaults ("RP", "Backprop") resolve in a script that imports only
 ``proppo_lab.core``, whatever was imported before.
 """
+
 from __future__ import annotations
 
 import inspect
 import re
 import warnings
 import weakref
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from .errors import PlanError
 from .options import Option, validate_options
@@ -45,9 +47,15 @@ class Entry:
         return prop
 
     def to_json(self) -> dict:
-        return {"name": self.name, "display": self.display, "colour": self.colour,
-                "doc": self.doc, "kinds": list(self.kinds), "builtin": self.builtin,
-                "options": {k: o.to_json() for k, o in self.options.items()}}
+        return {
+            "name": self.name,
+            "display": self.display,
+            "colour": self.colour,
+            "doc": self.doc,
+            "kinds": list(self.kinds),
+            "builtin": self.builtin,
+            "options": {k: o.to_json() for k, o in self.options.items()},
+        }
 
 
 _REGISTRY: dict[str, Entry] = {}
@@ -58,7 +66,7 @@ def _load_builtins() -> None:
     """Register the built-in propagators, once (they call :func:`register` as they load)."""
     global _builtins_loaded
     if not _builtins_loaded:
-        _builtins_loaded = True    # first: the built-ins' own register() calls come back here
+        _builtins_loaded = True  # first: the built-ins' own register() calls come back here
         from .. import propagators  # noqa: F401  (registers as it imports)
 
 
@@ -73,8 +81,7 @@ def subscribe(callback: Callable[[], Any]) -> Callable[[], None]:
     method through :class:`weakref.WeakMethod`), so a displayed Lab listening
     here can still be garbage-collected; its subscription then lapses.
     """
-    ref = (weakref.WeakMethod(callback) if inspect.ismethod(callback)
-           else weakref.ref(callback))
+    ref = weakref.WeakMethod(callback) if inspect.ismethod(callback) else weakref.ref(callback)
     _LISTENERS.append(ref)
 
     def unsubscribe() -> None:
@@ -93,14 +100,20 @@ def _announce() -> None:
         try:
             callback()
         except Exception as err:  # noqa: BLE001 - a broken listener must not undo a register
-            warnings.warn(f"a registry listener failed: {type(err).__name__}: {err}",
-                          stacklevel=3)
+            warnings.warn(f"a registry listener failed: {type(err).__name__}: {err}", stacklevel=3)
 
 
-def register(name: str, *, display: str | None = None, colour: str = "#888888",
-             doc: str | None = None, options: Mapping[str, Option] | None = None,
-             kinds: tuple[str, ...] = ("sample",), replace: bool = False,
-             _builtin: bool = False):
+def register(
+    name: str,
+    *,
+    display: str | None = None,
+    colour: str = "#888888",
+    doc: str | None = None,
+    options: Mapping[str, Option] | None = None,
+    kinds: tuple[str, ...] = ("sample",),
+    replace: bool = False,
+    _builtin: bool = False,
+):
     """Register a propagator class, or a function returning a propagator.
 
     Used as a decorator, on a :class:`Propagator` subclass or on a function
@@ -115,28 +128,40 @@ def register(name: str, *, display: str | None = None, colour: str = "#888888",
     arguments. ``kinds`` says which nodes it can serve ("sample", "forward").
     """
     if not _NAME.match(name):
-        raise ValueError(f"propagator name {name!r} must start with a letter and use "
-                         "letters, digits, '_' or '-' (at most 32 characters)")
+        raise ValueError(
+            f"propagator name {name!r} must start with a letter and use "
+            "letters, digits, '_' or '-' (at most 32 characters)"
+        )
     if not _COLOUR.match(colour):
         raise ValueError(f"propagator {name!r}: colour must look like '#1f77b4', got {colour!r}")
     bad = [k for k in kinds if k not in NODE_KINDS]
     if bad or not kinds:
-        raise ValueError(f"propagator {name!r}: kinds must be drawn from {NODE_KINDS}, "
-                         f"got {kinds!r}")
+        raise ValueError(
+            f"propagator {name!r}: kinds must be drawn from {NODE_KINDS}, got {kinds!r}"
+        )
     schema = dict(options or {})
     for key, opt in schema.items():
         if not isinstance(opt, Option):
             raise TypeError(f"propagator {name!r}: option {key!r} must be a pl.Option")
 
     def decorate(factory):
-        _load_builtins()    # a user's name must not shadow a built-in that loads later
+        _load_builtins()  # a user's name must not shadow a built-in that loads later
         if name in _REGISTRY and not replace:
-            raise ValueError(f"a propagator named {name!r} is already registered; "
-                             "pass replace=True to redefine it")
+            raise ValueError(
+                f"a propagator named {name!r} is already registered; "
+                "pass replace=True to redefine it"
+            )
         text = doc if doc is not None else inspect.cleandoc(factory.__doc__ or "")
-        _REGISTRY[name] = Entry(name=name, display=display or name, colour=colour.lower(),
-                                doc=text, options=schema, kinds=tuple(kinds),
-                                factory=factory, builtin=_builtin)
+        _REGISTRY[name] = Entry(
+            name=name,
+            display=display or name,
+            colour=colour.lower(),
+            doc=text,
+            options=schema,
+            kinds=tuple(kinds),
+            factory=factory,
+            builtin=_builtin,
+        )
         _announce()
         return factory
 

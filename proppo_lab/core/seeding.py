@@ -1,4 +1,5 @@
 """Seeding the generators that propagation draws from."""
+
 from __future__ import annotations
 
 import torch

@@ -9,6 +9,7 @@
   :mod:`.devices`, :mod:`.script` (plan files, "As Python");
 * :mod:`.export`: static, offline HTML export of notebooks.
 """
+
 from .graph_widget import GraphWidget
 from .plan_editor import PlanEditor
 

@@ -14,11 +14,12 @@ This module lays the Lab out and wires its controls (made and checked in
 :class:`~.plan_editor.PlanEditor` (``lab.editor``), runs in :mod:`.session`,
 plan files and scripts in :mod:`.script`, function programs in :mod:`.program`.
 """
+
 from __future__ import annotations
 
 import html
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
 
 import ipywidgets as widgets
 import torch
@@ -31,10 +32,10 @@ from ..core.manager import PropagationManager
 from ..core.plan import Plan
 from ..trace.compare import plan_and_default
 from . import layout, overlay, script
+from .controls import Controls
 from .devices import list_devices
 from .graph_widget import GraphWidget
 from .plan_editor import PlanEditor
-from .controls import Controls
 from .plots import LivePlots
 from .program import as_program, particle_count
 from .runner import Runner
@@ -54,11 +55,21 @@ class Lab(widgets.VBox):
 
     presentation = traitlets.Bool(False, help="bigger fonts, graph and plots full width")
 
-    def __init__(self, program, params: Mapping[str, torch.Tensor] | None = None,
-                 plan: Mapping | Plan | None = None, *, particles: int | None = None,
-                 device: str | None = None, default: str = "RP", iterations: int = 50,
-                 seed: int = 0, lr: float = 0.0, view: str = "rolled",
-                 refresh: float = 0.2):
+    def __init__(
+        self,
+        program,
+        params: Mapping[str, torch.Tensor] | None = None,
+        plan: Mapping | Plan | None = None,
+        *,
+        particles: int | None = None,
+        device: str | None = None,
+        default: str = "RP",
+        iterations: int = 50,
+        seed: int = 0,
+        lr: float = 0.0,
+        view: str = "rolled",
+        refresh: float = 0.2,
+    ):
         self.runner = Runner(on_error=self._run_failed, on_finish=self._run_finished)
         self.program = as_program(program, params, particles)
         if particles is not None:
@@ -68,7 +79,7 @@ class Lab(widgets.VBox):
         self.default = default
         self.refresh = refresh
         self.plots = LivePlots()
-        self.rows: list[dict] = []          # one per iteration: label, iteration, grads, loss
+        self.rows: list[dict] = []  # one per iteration: label, iteration, grads, loss
         self._sessions: list[Session] = []
         #: plans saved or loaded through plan files, by file name: compare offers them too
         self.saved_plans: dict[str, Plan] = {}
@@ -82,14 +93,22 @@ class Lab(widgets.VBox):
         self._build_controls(iterations, seed, lr)
         self._unsubscribe = registry.subscribe(self._registry_changed)  # held weakly
         # closing the graph's error banner closes the Lab's too (the graph forgets its own)
-        self.graph.on_msg(lambda _w, content, _b=None: content == {"action": "dismiss"}
-                          and self._guard(self.clear_error))
+        self.graph.on_msg(
+            lambda _w, content, _b=None: (
+                content == {"action": "dismiss"} and self._guard(self.clear_error)
+            )
+        )
         self.presentation_toggle = layout.presentation_toggle()
         widgets.link((self, "presentation"), (self.presentation_toggle, "value"))
         self._figure_sizes = layout.FigureSizes(self.plots.figures)
-        super().__init__([self.banner, *layout.arrange(
-            self.graph, self.controls, self.status, self.presentation_toggle,
-            self.plot_grid)])
+        super().__init__(
+            [
+                self.banner,
+                *layout.arrange(
+                    self.graph, self.controls, self.status, self.presentation_toggle, self.plot_grid
+                ),
+            ]
+        )
         self.add_class("pl-lab")
 
     @traitlets.observe("presentation")
@@ -112,21 +131,45 @@ class Lab(widgets.VBox):
         device = str(self.program.device)
         shown, note = self._particles_shown()
         self.controls = Controls(
-            iterations=iterations, seed=seed, lr=lr, particles=shown, particles_note=note,
-            device=device if device in dict(devices).values() else "cpu", devices=devices,
+            iterations=iterations,
+            seed=seed,
+            lr=lr,
+            particles=shown,
+            particles_note=note,
+            device=device if device in dict(devices).values() else "cpu",
+            devices=devices,
             compare=self._compare_choices(),
-            compare_default=("RP", "LR", "TP"))
+            compare_default=("RP", "LR", "TP"),
+        )
         c = self.controls
         # the widgets stay reachable as lab.iterations, lab.run_button ... (scripts drive them)
-        for name in ("run_button", "stop_button", "step_button", "iterations", "particles",
-                     "seed", "device", "lr", "compare_button", "plan_path", "save_button",
-                     "load_button", "code", "code_button", "progress"):
+        for name in (
+            "run_button",
+            "stop_button",
+            "step_button",
+            "iterations",
+            "particles",
+            "seed",
+            "device",
+            "lr",
+            "compare_button",
+            "plan_path",
+            "save_button",
+            "load_button",
+            "code",
+            "code_button",
+            "progress",
+        ):
             setattr(self, name, getattr(c, name))
-        for b, handler in ((c.run_button, self.run), (c.stop_button, self.stop),
-                           (c.step_button, self.step), (c.compare_button, self.compare),
-                           (c.save_button, lambda: self.save_plan(c.plan_path.value)),
-                           (c.load_button, lambda: self.load_plan(c.plan_path.value)),
-                           (c.code_button, lambda: setattr(c.code, "value", self.to_python()))):
+        for b, handler in (
+            (c.run_button, self.run),
+            (c.stop_button, self.stop),
+            (c.step_button, self.step),
+            (c.compare_button, self.compare),
+            (c.save_button, lambda: self.save_plan(c.plan_path.value)),
+            (c.load_button, lambda: self.load_plan(c.plan_path.value)),
+            (c.code_button, lambda: setattr(c.code, "value", self.to_python())),
+        ):
             b.on_click(lambda _, handler=handler: self._guard(handler))
         c.particles.observe(lambda ch: self._guard(self._particles_typed, ch["new"]), "value")
         c.device.observe(lambda ch: self._guard(self._set_device, ch["new"]), "value")
@@ -134,8 +177,12 @@ class Lab(widgets.VBox):
         self.banner.add_class("pl-banner")
         self.status = widgets.HTML("ready")
         self.status.add_class("pl-status")
-        self.plot_grid = widgets.GridBox(list(self.plots.figures), layout=widgets.Layout(
-            grid_template_columns="repeat(auto-fill, minmax(470px, 1fr))", width="100%"))
+        self.plot_grid = widgets.GridBox(
+            list(self.plots.figures),
+            layout=widgets.Layout(
+                grid_template_columns="repeat(auto-fill, minmax(470px, 1fr))", width="100%"
+            ),
+        )
         self._set_running(False)
 
     def _particles_shown(self) -> tuple[int | None, str | None]:
@@ -148,8 +195,9 @@ class Lab(widgets.VBox):
         """'current', the saved plans, and every registered propagator that can serve
         the sample nodes."""
         kinds = {self.editor.kind(site) for site in self.editor.sites}
-        return ["current", *self.saved_plans] + [e.name for e in registry.entries()
-                                                 if "sample" in e.kinds and "sample" in kinds]
+        return ["current", *self.saved_plans] + [
+            e.name for e in registry.entries() if "sample" in e.kinds and "sample" in kinds
+        ]
 
     def _remember(self, name: str, plan: Plan) -> None:
         self.saved_plans[name] = plan
@@ -175,9 +223,11 @@ class Lab(widgets.VBox):
         if isinstance(err, PropagationError):
             self.graph.show_error(err)
         text = f"{type(err).__name__}: {err}"
-        self.banner.value = (f"<div class='pl-error' style='background:#fde8e8;color:#8a1c1c;"
-                             f"padding:6px 10px;border-left:4px solid #d62728'>"
-                             f"{html.escape(text)}</div>")
+        self.banner.value = (
+            f"<div class='pl-error' style='background:#fde8e8;color:#8a1c1c;"
+            f"padding:6px 10px;border-left:4px solid #d62728'>"
+            f"{html.escape(text)}</div>"
+        )
 
     def clear_error(self) -> None:
         self.banner.value = ""
@@ -191,8 +241,13 @@ class Lab(widgets.VBox):
     def set_plan(self, plan: Mapping | Plan) -> None:
         self.editor.set_plan(plan)
 
-    def assign(self, site: str, propagator: str, options: Mapping | None = None,
-               instance: int | None = None) -> None:
+    def assign(
+        self,
+        site: str,
+        propagator: str,
+        options: Mapping | None = None,
+        instance: int | None = None,
+    ) -> None:
         """Assign from Python with the same checks as a click (PlanError when refused).
 
         A run in progress picks the new plan up before its next iteration."""
@@ -213,8 +268,14 @@ class Lab(widgets.VBox):
     def to_python(self) -> str:
         """A script that reproduces the current set-up outside Jupyter."""
         c = self.controls
-        return script.script(self.program, self.plan, self.default, c.value("iterations"),
-                             int(c.seed.value), c.value("lr"))
+        return script.script(
+            self.program,
+            self.plan,
+            self.default,
+            c.value("iterations"),
+            int(c.seed.value),
+            c.value("lr"),
+        )
 
     # -- program settings ---------------------------------------------------
     def _set_particles(self, n: int) -> None:
@@ -263,8 +324,9 @@ class Lab(widgets.VBox):
         if wait:
             self.wait()
 
-    def compare(self, plans: Sequence[str] | None = None, iterations: int | None = None,
-                wait: bool = False) -> None:
+    def compare(
+        self, plans: Sequence[str] | None = None, iterations: int | None = None, wait: bool = False
+    ) -> None:
         """Run each plan in turn with the same seeds and plot their variances together.
 
         A propagator name means "every sample node uses it"; "current" is the graph's
@@ -274,9 +336,12 @@ class Lab(widgets.VBox):
         if not names:
             raise ValueError("choose at least one plan to compare")
         saved = {"current": self.plan, **self.saved_plans}
-        sessions = [self._session(name, saved[name], self.default) if name in saved
-                    else self._session(name, *plan_and_default(name, self.default))
-                    for name in names]
+        sessions = [
+            self._session(name, saved[name], self.default)
+            if name in saved
+            else self._session(name, *plan_and_default(name, self.default))
+            for name in names
+        ]
         n = self._iterations(iterations)
         self._start(sessions, n, live_plan=False)
         if wait:
@@ -309,8 +374,9 @@ class Lab(widgets.VBox):
         pm = PropagationManager(plan=plan, default=default, sites=self.graph_source.sites)
         return Session(label, pm, self.graph_source)
 
-    def _start(self, sessions: list[Session], iterations: int, live_plan: bool,
-               fresh: bool = True) -> None:
+    def _start(
+        self, sessions: list[Session], iterations: int, live_plan: bool, fresh: bool = True
+    ) -> None:
         if self.runner.running:
             raise RuntimeError("a run is already in progress; press Stop first")
         seed, lr = int(self.controls.seed.value), float(self.controls.value("lr"))
@@ -325,9 +391,20 @@ class Lab(widgets.VBox):
         self._set_running(True)
         self.status.value = "running…"
         plan = (lambda: self.editor.plan) if live_plan else None
-        self.runner.start(lambda stopping: run_sessions(
-            sessions, iterations, self.program, seed=seed, lr=lr, refresh=self.refresh,
-            live_plan=plan, record=self.rows.append, publish=self._publish, stopping=stopping))
+        self.runner.start(
+            lambda stopping: run_sessions(
+                sessions,
+                iterations,
+                self.program,
+                seed=seed,
+                lr=lr,
+                refresh=self.refresh,
+                live_plan=plan,
+                record=self.rows.append,
+                publish=self._publish,
+                stopping=stopping,
+            )
+        )
 
     def _publish(self, session: Session, progress: int) -> None:
         """Push the new numbers to the plots, the graph overlay and the status line."""
@@ -349,8 +426,9 @@ class Lab(widgets.VBox):
         if recorder is None or recorder.latest is None:
             return
         self.graph.set_flows(recorder.flows(self.graph.view))
-        self.graph.set_overlay_values(overlay.instance_values(recorder.latest),
-                                      recorder.latest_iteration)
+        self.graph.set_overlay_values(
+            overlay.instance_values(recorder.latest), recorder.latest_iteration
+        )
 
     @property
     def overlay(self) -> str:
@@ -384,4 +462,3 @@ class Lab(widgets.VBox):
             self.status.value += " · stopped"
         else:
             self.status.value += " · done"
-

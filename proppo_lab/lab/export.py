@@ -27,8 +27,8 @@ Design (the simplest one that sees the *live* state):
    (boxes become flex rows/columns, HTML/labels/buttons/text fields become
    disabled look-alikes): a model with a snapshot becomes its SVG or plot; a
    graph model without one is drawn from its ``dot`` trait (or the ``svg``
-   trait that notebooks saved by earlier versions carry) with the ``dot`` binary; a FigureWidget without one falls
-   back to its saved (initial) figure. Plain plotly outputs
+   trait that notebooks saved by earlier versions carry) with the ``dot``
+   binary; a FigureWidget without one falls back to its saved (initial) figure. Plain plotly outputs
    (``application/vnd.plotly.v1+json``) become plot divs, and a graph bundle's
    ``image/svg+xml`` fallback is used when its widget state is gone.
 3. :class:`OfflineHTMLExporter` (the nbconvert exporter ``proppo_lab_html``)
@@ -37,20 +37,21 @@ Design (the simplest one that sees the *live* state):
 
 Markdown maths is shown as written (MathJax would need the network).
 """
+
 from __future__ import annotations
 
 import html
 import json
 import logging
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import nbformat
 from jinja2 import DictLoader
-from traitlets import Bool, Unicode, default
-
 from nbconvert.exporters import HTMLExporter
 from nbconvert.preprocessors import Preprocessor
+from traitlets import Bool, Unicode, default
 
 from ..contracts import GRAPH_MIME, SNAPSHOT_MIME
 
@@ -77,7 +78,8 @@ _TEMPLATE = r"""{%- extends 'index.html.j2' -%}
 <style type="text/css">
 .pl-static-box { display: flex; gap: 6px; flex-wrap: wrap; align-items: flex-start; }
 .pl-static-vbox { flex-direction: column; flex-wrap: nowrap; }
-.pl-static-grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(470px, 1fr)); width: 100%; }
+.pl-static-grid { display: grid; width: 100%;
+                  grid-template-columns: repeat(auto-fill, minmax(470px, 1fr)); }
 .pl-static-vbox > div { align-self: stretch; }
 .pl-static-graph svg { max-width: 100%; height: auto; }
 .pl-static-field { font-size: 12px; display: flex; gap: 6px; align-items: center; }
@@ -92,11 +94,13 @@ _TEMPLATE = r"""{%- extends 'index.html.j2' -%}
 
 # ---------------------------------------------------------------- kernel side
 
+
 def _live_widgets() -> dict:
     try:
         from ipywidgets.widgets.widget import _instances
     except ImportError:  # ipywidgets 7
         from ipywidgets import Widget
+
         _instances = Widget.widgets
     return dict(_instances)
 
@@ -108,9 +112,10 @@ def snapshots() -> dict:
     ``{"kind": "plotly", "figure": {"data": [...], "layout": {...}}}``.
     """
     from .graph_widget import GraphWidget
+
     try:
-        from plotly.basewidget import BaseFigureWidget
         import plotly.io as pio
+        from plotly.basewidget import BaseFigureWidget
     except ImportError:  # pragma: no cover - plotly is a dependency
         BaseFigureWidget = None
     out: dict = {}
@@ -121,8 +126,10 @@ def snapshots() -> dict:
                 if svg:
                     out[model_id] = {"kind": "graph", "svg": svg}
             elif BaseFigureWidget is not None and isinstance(widget, BaseFigureWidget):
-                out[model_id] = {"kind": "plotly",
-                                 "figure": json.loads(pio.to_json(widget, validate=False))}
+                out[model_id] = {
+                    "kind": "plotly",
+                    "figure": json.loads(pio.to_json(widget, validate=False)),
+                }
         except Exception:  # noqa: BLE001 - one broken widget must not stop the export
             log.exception("export: no snapshot of widget %s", model_id)
     return out
@@ -131,13 +138,19 @@ def snapshots() -> dict:
 def kernel_snapshots() -> None:
     """Display :func:`snapshots` as one output (run by the injected export cell)."""
     from IPython.display import display
+
     display({SNAPSHOT_MIME: snapshots()}, raw=True)
 
 
 # ---------------------------------------------------------------- execution
 
-def execute(nb: nbformat.NotebookNode, cwd: str | Path | None = None, timeout: int = 600,
-            kernel_name: str | None = None) -> nbformat.NotebookNode:
+
+def execute(
+    nb: nbformat.NotebookNode,
+    cwd: str | Path | None = None,
+    timeout: int = 600,
+    kernel_name: str | None = None,
+) -> nbformat.NotebookNode:
     """Run ``nb`` in a fresh kernel, then collect the live widgets' snapshots.
 
     Saves the widget state (``metadata.widgets``) like ``store_widget_state``
@@ -146,8 +159,11 @@ def execute(nb: nbformat.NotebookNode, cwd: str | Path | None = None, timeout: i
     """
     from nbclient import NotebookClient
 
-    kwargs: dict = {"timeout": timeout, "store_widget_state": True,
-                    "resources": {"metadata": {"path": str(cwd or Path.cwd())}}}
+    kwargs: dict = {
+        "timeout": timeout,
+        "store_widget_state": True,
+        "resources": {"metadata": {"path": str(cwd or Path.cwd())}},
+    }
     if kernel_name:
         kwargs["kernel_name"] = kernel_name
     client = NotebookClient(nb, **kwargs)
@@ -155,7 +171,7 @@ def execute(nb: nbformat.NotebookNode, cwd: str | Path | None = None, timeout: i
     with client.setup_kernel():
         for index, cell in enumerate(list(nb.cells)):
             client.execute_cell(cell, index)
-        nb.cells.append(snap_cell)        # nbclient writes each cell back by index
+        nb.cells.append(snap_cell)  # nbclient writes each cell back by index
         try:
             client.execute_cell(snap_cell, len(nb.cells) - 1)
         finally:
@@ -172,10 +188,17 @@ def execute(nb: nbformat.NotebookNode, cwd: str | Path | None = None, timeout: i
 
 # ---------------------------------------------------------------- static HTML
 
+
 def _plotly_html(figure: Mapping[str, Any]) -> str:
     import plotly.io as pio
-    return pio.to_html(dict(figure), include_plotlyjs=False, full_html=False, validate=False,
-                       config={"responsive": True})
+
+    return pio.to_html(
+        dict(figure),
+        include_plotlyjs=False,
+        full_html=False,
+        validate=False,
+        config={"responsive": True},
+    )
 
 
 def _graph_html(svg: str) -> str:
@@ -187,23 +210,27 @@ def _graph_html(svg: str) -> str:
 def _svg_from_dot(dot: str) -> str:
     try:
         import graphviz
+
         return graphviz.Source(dot).pipe(format="svg").decode("utf-8")
     except Exception:  # noqa: BLE001 - no dot binary
-        log.warning("export: cannot draw a graph without the `dot` binary (apt-get install graphviz)")
+        log.warning(
+            "export: cannot draw a graph without the `dot` binary (apt-get install graphviz)"
+        )
         return ""
 
 
 def _ref(value: Any) -> str | None:
     if isinstance(value, str) and value.startswith("IPY_MODEL_"):
-        return value[len("IPY_MODEL_"):]
+        return value[len("IPY_MODEL_") :]
     return None
 
 
 class StaticWidgetsPreprocessor(Preprocessor):
     """Replace widget and plotly outputs by static HTML (see the module docstring)."""
 
-    keep_widget_state = Bool(False, help="keep metadata.widgets (the page never loads "
-                                         "a widget manager either way)").tag(config=True)
+    keep_widget_state = Bool(
+        False, help="keep metadata.widgets (the page never loads a widget manager either way)"
+    ).tag(config=True)
 
     def preprocess(self, nb, resources):
         resources = resources if resources is not None else {}
@@ -219,7 +246,7 @@ class StaticWidgetsPreprocessor(Preprocessor):
             outputs = []
             for output in cell.get("outputs", []):
                 data = output.get("data") or {}
-                if SNAPSHOT_MIME in data:      # a snapshot cell left in the notebook
+                if SNAPSHOT_MIME in data:  # a snapshot cell left in the notebook
                     self.snapshots.update(data[SNAPSHOT_MIME] or {})
                     continue
                 if cell.get("source", "").strip() == SNAPSHOT_CELL:
@@ -232,6 +259,7 @@ class StaticWidgetsPreprocessor(Preprocessor):
         nb.metadata.pop(METADATA_KEY, None)
         if self.uses_plotly:
             from plotly.offline import get_plotlyjs
+
             resources["proppo_lab_plotly_js"] = get_plotlyjs()
         return nb, resources
 
@@ -250,8 +278,10 @@ class StaticWidgetsPreprocessor(Preprocessor):
             elif PLOTLY_MIME in data:
                 html_text = self._plotly(data[PLOTLY_MIME])
             else:
-                html_text = ('<div class="pl-static-missing">(an interactive widget: its '
-                             'state was not saved, so there is no static view)</div>')
+                html_text = (
+                    '<div class="pl-static-missing">(an interactive widget: its '
+                    "state was not saved, so there is no static view)</div>"
+                )
         elif PLOTLY_MIME in data:
             html_text = self._plotly(data[PLOTLY_MIME])
         if html_text is None:
@@ -286,13 +316,16 @@ class StaticWidgetsPreprocessor(Preprocessor):
                 svg = _svg_from_dot(s.get("dot") or "")
             return _graph_html(svg) if svg else ""
         if model.get("model_module") == "anywidget" and "_widget_data" in s:
-            return f'<div class="pl-static-plot">{self._plotly({"data": s.get("_widget_data") or [], "layout": s.get("_widget_layout") or {}})}</div>'
+            figure = {"data": s.get("_widget_data") or [], "layout": s.get("_widget_layout") or {}}
+            return f'<div class="pl-static-plot">{self._plotly(figure)}</div>'
         if name in ("VBoxModel", "HBoxModel", "BoxModel", "GridBoxModel"):
             kind = {"VBoxModel": "pl-static-vbox", "GridBoxModel": "pl-static-grid"}.get(name, "")
-            children = "".join(f"<div>{self._widget(ref, depth + 1)}</div>"
-                               for ref in (_ref(c) for c in s.get("children") or []) if ref)
-            return (f'<div class="pl-static-widget pl-static-box {kind} {classes}">'
-                    f"{children}</div>")
+            children = "".join(
+                f"<div>{self._widget(ref, depth + 1)}</div>"
+                for ref in (_ref(c) for c in s.get("children") or [])
+                if ref
+            )
+            return f'<div class="pl-static-widget pl-static-box {kind} {classes}">{children}</div>'
         return self._control(name, s, classes)
 
     @staticmethod
@@ -306,28 +339,40 @@ class StaticWidgetsPreprocessor(Preprocessor):
         if name == "LabelModel":
             return f'<div class="pl-static-widget {classes}">{esc(str(value or ""))}</div>'
         if name == "ButtonModel":
-            return (f'<button class="pl-static-widget {classes}" disabled>'
-                    f'{esc(str(s.get("description") or ""))}</button>')
+            return (
+                f'<button class="pl-static-widget {classes}" disabled>'
+                f"{esc(str(s.get('description') or ''))}</button>"
+            )
         if name == "TextareaModel":
-            return (f'<div class="pl-static-widget pl-static-field {classes}">{label}'
-                    f'<textarea disabled rows="4" cols="40">{esc(str(value or ""))}</textarea></div>')
+            return (
+                f'<div class="pl-static-widget pl-static-field {classes}">{label}'
+                f'<textarea disabled rows="4" cols="40">{esc(str(value or ""))}</textarea></div>'
+            )
         if name in ("IntProgressModel", "FloatProgressModel"):
-            return (f'<div class="pl-static-widget pl-static-field {classes}">{label}'
-                    f'<progress max="{esc(str(s.get("max", 1)))}" value="{esc(str(value or 0))}">'
-                    f"</progress></div>")
+            return (
+                f'<div class="pl-static-widget pl-static-field {classes}">{label}'
+                f'<progress max="{esc(str(s.get("max", 1)))}" value="{esc(str(value or 0))}">'
+                f"</progress></div>"
+            )
         if name in ("DropdownModel", "SelectModel", "SelectMultipleModel", "RadioButtonsModel"):
             options = [str(o) for o in s.get("_options_labels") or []]
             index = s.get("index")
             chosen = set(index if isinstance(index, list) else [index])
-            opts = "".join(f'<option{" selected" if i in chosen else ""}>{esc(o)}</option>'
-                           for i, o in enumerate(options))
+            opts = "".join(
+                f"<option{' selected' if i in chosen else ''}>{esc(o)}</option>"
+                for i, o in enumerate(options)
+            )
             multiple = " multiple" if name == "SelectMultipleModel" else ""
-            return (f'<div class="pl-static-widget pl-static-field {classes}">{label}'
-                    f"<select disabled{multiple}>{opts}</select></div>")
+            return (
+                f'<div class="pl-static-widget pl-static-field {classes}">{label}'
+                f"<select disabled{multiple}>{opts}</select></div>"
+            )
         if "value" in s and not isinstance(value, (dict, list)):
             shown = "" if value is None else str(value)
-            return (f'<div class="pl-static-widget pl-static-field {classes}">{label}'
-                    f'<input disabled value="{esc(shown)}"></div>')
+            return (
+                f'<div class="pl-static-widget pl-static-field {classes}">{label}'
+                f'<input disabled value="{esc(shown)}"></div>'
+            )
         return ""
 
 
@@ -350,9 +395,15 @@ class OfflineHTMLExporter(HTMLExporter):
         return [DictLoader({"proppo_lab_offline.html.j2": _TEMPLATE})]
 
 
-def export(notebook: str | Path, output: str | Path | None = None, *, execute_first: bool = False,
-           timeout: int = 600, kernel_name: str | None = None,
-           save_notebook: str | Path | None = None) -> Path:
+def export(
+    notebook: str | Path,
+    output: str | Path | None = None,
+    *,
+    execute_first: bool = False,
+    timeout: int = 600,
+    kernel_name: str | None = None,
+    save_notebook: str | Path | None = None,
+) -> Path:
     """Export ``notebook`` to one offline HTML page; returns the page's path."""
     notebook = Path(notebook)
     output = Path(output) if output is not None else notebook.with_suffix(".html")
@@ -362,6 +413,7 @@ def export(notebook: str | Path, output: str | Path | None = None, *, execute_fi
         if save_notebook is not None:
             nbformat.write(nb, str(save_notebook))
     body, _ = OfflineHTMLExporter().from_notebook_node(
-        nb, resources={"metadata": {"name": notebook.stem, "path": str(notebook.parent)}})
+        nb, resources={"metadata": {"name": notebook.stem, "path": str(notebook.parent)}}
+    )
     output.write_text(body, encoding="utf-8")
     return output

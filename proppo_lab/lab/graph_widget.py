@@ -39,10 +39,12 @@ in the lab it is :class:`proppo_lab.trace.Graph`. It is handed the current
 plan as a :class:`proppo_lab.Plan`. Re-assigning a propagator only re-renders
 (recolours) from the captured graph; the program is not traced again.
 """
+
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import ipywidgets as widgets
 from traitlets import Dict, List, Unicode, observe
@@ -62,8 +64,12 @@ MODULE_VERSION = "^0.1.0"
 PlanCallback = Callable[[Plan], Any]
 
 
-def _error(message: str, site: str | None = None, instance: int | None = None,
-           propagator: str | None = None) -> dict:
+def _error(
+    message: str,
+    site: str | None = None,
+    instance: int | None = None,
+    propagator: str | None = None,
+) -> dict:
     return {"message": message, "site": site, "instance": instance, "propagator": propagator}
 
 
@@ -89,17 +95,25 @@ class GraphWidget(widgets.DOMWidget):
     selected = Unicode("", help="id of the selected node, '' for none").tag(sync=True)
     view = Unicode("rolled", help="'rolled' or 'unrolled'").tag(sync=True)
     flows = Dict(help="message-flow summary: {'nodes': {...}, 'edges': {...}}").tag(sync=True)
-    overlay = Dict(help="per-node live metric the nodes are coloured by (see lab/overlay.py)"
-                   ).tag(sync=True)
+    overlay = Dict(help="per-node live metric the nodes are coloured by (see lab/overlay.py)").tag(
+        sync=True
+    )
     error = Dict(help="{'message','site','instance','propagator'} or {}").tag(sync=True)
     status = Unicode("", help="one line of what just happened").tag(sync=True)
 
     #: Trait names the browser may write directly. None: it speaks through messages.
     _frontend_writable: frozenset = frozenset()
 
-    def __init__(self, source: Any, plan: "Plan | Mapping[str, Any] | None" = None, *,
-                 view: str = "rolled", catalogue: list | None = None,
-                 editor: PlanEditor | None = None, **kwargs: Any):
+    def __init__(
+        self,
+        source: Any,
+        plan: Plan | Mapping[str, Any] | None = None,
+        *,
+        view: str = "rolled",
+        catalogue: list | None = None,
+        editor: PlanEditor | None = None,
+        **kwargs: Any,
+    ):
         if view not in VIEWS:
             raise ValueError(f"view must be 'rolled' or 'unrolled', not {view!r}")
         self._source = source
@@ -112,14 +126,17 @@ class GraphWidget(widgets.DOMWidget):
         self.svg = ""
         self._callbacks: list[PlanCallback] = []
         self._overlay_metric = ""
-        self._overlay_values: dict[str, dict[str, float]] = {}   # metric -> unrolled id -> v
+        self._overlay_values: dict[str, dict[str, float]] = {}  # metric -> unrolled id -> v
         self._overlay_iteration: int | None = None
-        super().__init__(catalogue=list(catalogue if catalogue is not None
-                                         else registry.catalogue()),
-                         plan=editor.plan.to_dict(), view=view, **kwargs)
+        super().__init__(
+            catalogue=list(catalogue if catalogue is not None else registry.catalogue()),
+            plan=editor.plan.to_dict(),
+            view=view,
+            **kwargs,
+        )
         self._rendering = False
         self._render()
-        if catalogue is None:   # the live registry's palette: follow its changes
+        if catalogue is None:  # the live registry's palette: follow its changes
             self._unsubscribe = registry.subscribe(self._registry_changed)
         self._send_overlay()
         editor.on_change(self._redraw_for_plan)
@@ -136,7 +153,7 @@ class GraphWidget(widgets.DOMWidget):
         """The current plan as a :class:`proppo_lab.Plan` (``plan`` holds its JSON)."""
         return self.editor.plan
 
-    def set_plan(self, plan: "Plan | Mapping[str, Any]") -> None:
+    def set_plan(self, plan: Plan | Mapping[str, Any]) -> None:
         """Replace the plan from Python (raises PlanError when it is invalid)."""
         self.editor.set_plan(plan)
 
@@ -154,8 +171,11 @@ class GraphWidget(widgets.DOMWidget):
     def set_flows(self, flows: Mapping[str, Any] | None) -> None:
         """Show a message-flow summary ({'nodes': {...}, 'edges': {...}}) as an overlay."""
         flows = dict(flows or {})
-        self.flows = {"nodes": dict(flows.get("nodes") or {}),
-                      "edges": dict(flows.get("edges") or {})} if flows else {}
+        self.flows = (
+            {"nodes": dict(flows.get("nodes") or {}), "edges": dict(flows.get("edges") or {})}
+            if flows
+            else {}
+        )
 
     @property
     def overlay_metric(self) -> str:
@@ -168,8 +188,9 @@ class GraphWidget(widgets.DOMWidget):
         self._overlay_metric = overlay.check_metric(name)
         self._send_overlay()
 
-    def set_overlay_values(self, values: Mapping[str, Mapping[str, float]],
-                           iteration: int | None = None) -> None:
+    def set_overlay_values(
+        self, values: Mapping[str, Mapping[str, float]], iteration: int | None = None
+    ) -> None:
         """Per-instance metric values ``{metric: {unrolled node id: value}}`` of one
         recorded pass (:func:`proppo_lab.lab.overlay.instance_values`)."""
         self._overlay_values = {k: dict(v) for k, v in values.items()}
@@ -177,16 +198,21 @@ class GraphWidget(widgets.DOMWidget):
         self._send_overlay()
 
     def _send_overlay(self) -> None:
-        self.overlay = overlay.payload(self._overlay_metric, self._overlay_values, self.view,
-                                       self._overlay_iteration)
+        self.overlay = overlay.payload(
+            self._overlay_metric, self._overlay_values, self.view, self._overlay_iteration
+        )
 
-    def show_error(self, err: "PropagationError | Mapping[str, Any] | str | BaseException") -> None:
+    def show_error(self, err: PropagationError | Mapping[str, Any] | str | BaseException) -> None:
         """Show an error in the banner; a PropagationError also highlights its node."""
         if isinstance(err, PropagationError):
             self.error = _error(str(err), err.site, err.instance, err.propagator)
         elif isinstance(err, Mapping):
-            self.error = _error(str(err.get("message", "")), err.get("site"),
-                                err.get("instance"), err.get("propagator"))
+            self.error = _error(
+                str(err.get("message", "")),
+                err.get("site"),
+                err.get("instance"),
+                err.get("propagator"),
+            )
         else:
             self.error = _error(str(err))
 
@@ -213,6 +239,7 @@ class GraphWidget(widgets.DOMWidget):
             return self.svg
         try:
             import graphviz
+
             dot = self._source.to_dot(self.current_plan, self.view, flows=self.flows or None)
             text = graphviz.Source(dot).pipe(format="svg").decode("utf-8")
         except Exception:  # noqa: BLE001 - no dot binary, or a source that cannot draw
@@ -227,9 +254,15 @@ class GraphWidget(widgets.DOMWidget):
         svg = self.static_svg()
         if not svg:
             return {}
-        return {"image/svg+xml": svg,
-                GRAPH_MIME: {"version": 1, "view": self.view, "model_id": model_id,
-                             "nodes": sorted(i for i in self._node_ids() if i)}}
+        return {
+            "image/svg+xml": svg,
+            GRAPH_MIME: {
+                "version": 1,
+                "view": self.view,
+                "model_id": model_id,
+                "nodes": sorted(i for i in self._node_ids() if i),
+            },
+        }
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict:
         """The widget view plus a static snapshot (SVG) for kernel-less viewers."""
@@ -258,9 +291,14 @@ class GraphWidget(widgets.DOMWidget):
         except protocol.ProtocolError as err:
             self._set_error(err.as_dict())
         except PlanError as err:  # refused by the plan editor: name the node it was about
-            self._set_error(_error(str(err), getattr(action, "site", None),
-                                   getattr(action, "instance", None),
-                                   getattr(action, "propagator", None)))
+            self._set_error(
+                _error(
+                    str(err),
+                    getattr(action, "site", None),
+                    getattr(action, "instance", None),
+                    getattr(action, "propagator", None),
+                )
+            )
         except Exception as err:  # noqa: BLE001 - a bad message must never crash the kernel
             log.exception("graph widget: message failed")
             self._set_error(_error(f"could not handle the message: {type(err).__name__}: {err}"))
@@ -295,13 +333,15 @@ class GraphWidget(widgets.DOMWidget):
             self.editor.assign(action.site, action.propagator, action.options, action.instance)
 
     def _set_view(self, view: str) -> None:
-        size = sum(int(n.get("count") or 1) for n in self.graph.get("nodes", [])
-                   if isinstance(n, dict))
+        size = sum(
+            int(n.get("count") or 1) for n in self.graph.get("nodes", []) if isinstance(n, dict)
+        )
         if view == "unrolled" and size > MAX_UNROLLED:
             raise protocol.ProtocolError(
                 f"the unrolled graph would have {size} nodes, more than the view "
                 f"draws ({MAX_UNROLLED}); stay in the rolled view, or capture "
-                "the program with fewer steps")
+                "the program with fewer steps"
+            )
         self.view = view
         self.status = f"{self.view} view"
 
@@ -312,8 +352,11 @@ class GraphWidget(widgets.DOMWidget):
         allowed = {k: v for k, v in sync_data.items() if k in self._frontend_writable}
         refused = sorted(set(sync_data) - set(allowed))
         if refused:
-            self.error = _error("the page tried to set " + ", ".join(refused[:5])
-                                + " directly; changes go through validated messages")
+            self.error = _error(
+                "the page tried to set "
+                + ", ".join(refused[:5])
+                + " directly; changes go through validated messages"
+            )
         if allowed:
             super().set_state(allowed)
 

@@ -12,21 +12,32 @@ pane, JupyterLab's sidebar, a projector) without the kernel measuring anything:
   bigger fonts, the graph across the whole width, one plot a row. Plotly draws
   its own text, so the figures' fonts and sizes are changed here, in their layouts.
 """
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import ipywidgets as widgets
 import plotly.graph_objects as go
 
 #: plotly sizes in presentation mode. Fixed pixels: plotly's widget does not
 #: re-measure its container when only the stylesheet changes, so autosize is no help.
-PRESENTATION_FIGURE = {"font.size": 18, "title.font.size": 24, "legend.font.size": 16,
-                       "width": 900, "height": 460}
+PRESENTATION_FIGURE = {
+    "font.size": 18,
+    "title.font.size": 24,
+    "legend.font.size": 16,
+    "width": 900,
+    "height": 460,
+}
 
 
-def arrange(graph: widgets.Widget, controls: widgets.Widget, status: widgets.Widget,
-            toggle: widgets.Widget, plots: widgets.GridBox) -> list[widgets.Widget]:
+def arrange(
+    graph: widgets.Widget,
+    controls: widgets.Widget,
+    status: widgets.Widget,
+    toggle: widgets.Widget,
+    plots: widgets.GridBox,
+) -> list[widgets.Widget]:
     """The Lab's rows below the banner: graph + controls, status line, plots."""
     # The controls' width comes from the stylesheet (beside or under the graph),
     # not from a fixed Layout width that would keep them 340 px in a 600 px pane.
@@ -46,10 +57,13 @@ def arrange(graph: widgets.Widget, controls: widgets.Widget, status: widgets.Wid
 
 
 def presentation_toggle() -> widgets.ToggleButton:
-    toggle = widgets.ToggleButton(value=False, description="Presentation", icon="desktop",
-                                  tooltip="bigger fonts; the graph and each plot across the "
-                                          "whole width (for a projector)",
-                                  layout=widgets.Layout(width="auto"))
+    toggle = widgets.ToggleButton(
+        value=False,
+        description="Presentation",
+        icon="desktop",
+        tooltip="bigger fonts; the graph and each plot across the whole width (for a projector)",
+        layout=widgets.Layout(width="auto"),
+    )
     toggle.add_class("pl-presentation-toggle")
     return toggle
 
@@ -60,8 +74,9 @@ class FigureSizes:
     def __init__(self, figures: Sequence[go.FigureWidget]):
         self.figures = list(figures)
         # What each figure was made with, to come back to when presentation ends.
-        self.normal = [{key: _get(fig.layout, key) for key in PRESENTATION_FIGURE}
-                       for fig in self.figures]
+        self.normal = [
+            {key: _get(fig.layout, key) for key in PRESENTATION_FIGURE} for fig in self.figures
+        ]
 
     def present(self, on: bool) -> None:
         for fig, normal in zip(self.figures, self.normal):

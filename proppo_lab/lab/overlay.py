@@ -17,11 +17,12 @@ site) and :func:`payload` makes the graph widget's ``overlay`` trait::
 ``log`` is true when the positive values span more than two decades: the
 front end then spreads the colours over log10 of the values.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Callable, Mapping
 
 from ..propagators.parts import Pathwise
 
@@ -32,7 +33,7 @@ class Metric:
 
     name: str
     doc: str
-    read: Callable[[Mapping], "float | None"]
+    read: Callable[[Mapping], float | None]
     #: "rss" (root-sum-square: the norm of all the site's messages together) or "mean"
     fold: str
 
@@ -57,19 +58,28 @@ def _cost(rec: Mapping) -> float | None:
 
 #: The overlays, by the name the selector shows. (A node's share of the
 #: estimate's variance is not here: the engine does not yet measure it per node.)
-METRICS: dict[str, Metric] = {m.name: m for m in (
-    Metric("grad norm", "norm of the gradient message at the node", _grad_norm, "rss"),
-    Metric("TP weight on RP", "total propagation's weight on the pathwise (RP) part",
-           _rp_weight, "mean"),
-    Metric("cost-to-go", "norm of the cost-to-go message the node received", _cost, "mean"),
-)}
+METRICS: dict[str, Metric] = {
+    m.name: m
+    for m in (
+        Metric("grad norm", "norm of the gradient message at the node", _grad_norm, "rss"),
+        Metric(
+            "TP weight on RP",
+            "total propagation's weight on the pathwise (RP) part",
+            _rp_weight,
+            "mean",
+        ),
+        Metric("cost-to-go", "norm of the cost-to-go message the node received", _cost, "mean"),
+    )
+}
 
 
 def check_metric(name: str) -> str:
     """``name`` when it names an overlay ('' is none); else a ValueError listing them."""
     if name != "" and name not in METRICS:
-        raise ValueError(f"no overlay named {name!r}; choose one of "
-                         f"{', '.join(repr(m) for m in METRICS)} (or '' for none)")
+        raise ValueError(
+            f"no overlay named {name!r}; choose one of "
+            f"{', '.join(repr(m) for m in METRICS)} (or '' for none)"
+        )
     return name
 
 
@@ -102,10 +112,16 @@ def spans_decades(values: Mapping[str, float], decades: float = 2.0) -> bool:
     return len(positive) > 1 and math.log10(max(positive) / min(positive)) > decades
 
 
-def payload(metric: str, values: Mapping[str, Mapping[str, float]], view: str,
-            iteration: int | None) -> dict:
+def payload(
+    metric: str, values: Mapping[str, Mapping[str, float]], view: str, iteration: int | None
+) -> dict:
     """The graph widget's ``overlay`` trait for ``metric`` ('' or no data: no values)."""
     shown = view_values(values.get(metric) or {}, metric, view) if metric else {}
-    return {"metric": metric, "metrics": list(METRICS), "values": shown,
-            "log": spans_decades(shown), "iteration": iteration,
-            "doc": METRICS[metric].doc if metric else ""}
+    return {
+        "metric": metric,
+        "metrics": list(METRICS),
+        "values": shown,
+        "log": spans_decades(shown),
+        "iteration": iteration,
+        "doc": METRICS[metric].doc if metric else "",
+    }

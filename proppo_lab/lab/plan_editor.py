@@ -14,9 +14,11 @@ An accepted change replaces the (immutable) plan and calls every listener with
 ``(plan, what)``, ``what`` being one line saying what changed. Nothing here
 knows about widgets, threads or the front end.
 """
+
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 from ..core import registry
 from ..core.errors import PlanError
@@ -28,8 +30,11 @@ Listener = Callable[[Plan, str], Any]
 def site_kinds(source: Any) -> dict[str, str]:
     """``{site: node kind}`` of a graph source (anything with ``to_json(plan, view)``)."""
     nodes = source.to_json(Plan(), "rolled").get("nodes", [])
-    return {n["site"]: n["kind"] for n in nodes
-            if isinstance(n, dict) and n.get("kind") not in (None, "param")}
+    return {
+        n["site"]: n["kind"]
+        for n in nodes
+        if isinstance(n, dict) and n.get("kind") not in (None, "param")
+    }
 
 
 def _where(site: str, instance: int | None) -> str:
@@ -48,9 +53,14 @@ class PlanEditor:
     site 'state': TP
     """
 
-    def __init__(self, sites: Iterable[str], kinds: Mapping[str, str] | None = None,
-                 plan: Plan | Mapping[str, Any] | None = None, *,
-                 what: str = "the traced program"):
+    def __init__(
+        self,
+        sites: Iterable[str],
+        kinds: Mapping[str, str] | None = None,
+        plan: Plan | Mapping[str, Any] | None = None,
+        *,
+        what: str = "the traced program",
+    ):
         self._sites = tuple(str(s) for s in sites)
         self._kinds = dict(kinds or {})
         self._what = what
@@ -58,8 +68,7 @@ class PlanEditor:
         self._plan = self.check(Plan.from_dict(plan))
 
     @classmethod
-    def for_source(cls, source: Any, plan: Plan | Mapping[str, Any] | None = None
-                   ) -> "PlanEditor":
+    def for_source(cls, source: Any, plan: Plan | Mapping[str, Any] | None = None) -> PlanEditor:
         """An editor for a graph source (a :class:`proppo_lab.trace.Graph`, or
         anything with ``sites`` and ``to_json(plan, view)``)."""
         return cls(getattr(source, "sites", None) or (), site_kinds(source), plan)
@@ -99,16 +108,24 @@ class PlanEditor:
             return
         where = _where(site, instance)
         if kind not in registry.NODE_KINDS:
-            raise PlanError(f"{where} is a {kind} node; propagators serve "
-                            f"{' and '.join(registry.NODE_KINDS)} nodes ({propagator} refused)")
+            raise PlanError(
+                f"{where} is a {kind} node; propagators serve "
+                f"{' and '.join(registry.NODE_KINDS)} nodes ({propagator} refused)"
+            )
         entry = registry.get(propagator)
         if kind not in entry.kinds:
-            raise PlanError(f"{propagator} serves {' and '.join(entry.kinds)} nodes; {where} "
-                            f"is a {kind} node")
+            raise PlanError(
+                f"{propagator} serves {' and '.join(entry.kinds)} nodes; {where} is a {kind} node"
+            )
 
     # -- changing ----------------------------------------------------------------------
-    def assign(self, site: str, propagator: str, options: Mapping[str, Any] | None = None,
-               instance: int | None = None) -> Plan:
+    def assign(
+        self,
+        site: str,
+        propagator: str,
+        options: Mapping[str, Any] | None = None,
+        instance: int | None = None,
+    ) -> Plan:
         """Serve ``site`` (or one instance of it) with ``propagator``; returns the new plan."""
         self._check_site(site)
         self._check_kind(site, instance, propagator)

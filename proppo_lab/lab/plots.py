@@ -7,10 +7,11 @@ series that show the latest pass (per instance) are replaced
 computed and appended since the last :meth:`~LivePlots.reset`, so a test can
 see that a refresh costs what it adds, not the length of the run.
 """
+
 from __future__ import annotations
 
 import math
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import plotly.graph_objects as go
 
@@ -20,9 +21,16 @@ from ..trace.figures import LOG_AXIS
 
 def _figure(title: str, x: str, y: str, log_y: bool = False) -> go.FigureWidget:
     fig = go.FigureWidget()
-    fig.update_layout(title=dict(text=title, font=dict(size=14)), height=280, width=460,
-                      margin=dict(l=60, r=10, t=40, b=40), xaxis_title=x, yaxis_title=y,
-                      legend=dict(font=dict(size=10)), template="plotly_white")
+    fig.update_layout(
+        title=dict(text=title, font=dict(size=14)),
+        height=280,
+        width=460,
+        margin=dict(l=60, r=10, t=40, b=40),
+        xaxis_title=x,
+        yaxis_title=y,
+        legend=dict(font=dict(size=10)),
+        template="plotly_white",
+    )
     if log_y:
         fig.update_yaxes(**LOG_AXIS)
     return fig
@@ -37,11 +45,13 @@ class LivePlots:
 
     def __init__(self):
         self.gradient = _figure("Gradient estimate per iteration", "iteration", "estimate")
-        self.variance = _figure("Running variance of the estimate", "iteration",
-                                "variance (log)", log_y=True)
+        self.variance = _figure(
+            "Running variance of the estimate", "iteration", "variance (log)", log_y=True
+        )
         self.loss = _figure("Loss (mean cost)", "iteration", "loss")
-        self.messages = _figure("Gradient message norm (latest pass)", "instance",
-                                "norm (log)", log_y=True)
+        self.messages = _figure(
+            "Gradient message norm (latest pass)", "instance", "norm (log)", log_y=True
+        )
         self.weights = _figure("TP weight on RP (latest pass)", "instance", "weight")
         self.weights.update_yaxes(range=[-0.05, 1.05])
         self.figures = (self.gradient, self.variance, self.loss, self.messages, self.weights)
@@ -58,17 +68,25 @@ class LivePlots:
             if trace.name == name:
                 return trace
         colour = SERIES_PALETTE[len(fig.data) % len(SERIES_PALETTE)]
-        fig.add_scatter(name=name, mode=mode, x=[], y=[], line=dict(color=colour, width=2),
-                        marker=dict(color=colour, size=4))
+        fig.add_scatter(
+            name=name,
+            mode=mode,
+            x=[],
+            y=[],
+            line=dict(color=colour, width=2),
+            marker=dict(color=colour, size=4),
+        )
         return fig.data[-1]
 
-    def set_series(self, fig: go.FigureWidget, name: str, x: Sequence, y: Sequence,
-                   mode: str = "lines") -> None:
+    def set_series(
+        self, fig: go.FigureWidget, name: str, x: Sequence, y: Sequence, mode: str = "lines"
+    ) -> None:
         trace = self._trace(fig, name, mode)
         trace.x, trace.y = list(x), _finite(y)
 
-    def show_pass(self, fig: go.FigureWidget, name: str, instances: Sequence,
-                  y: Sequence, iteration: int) -> None:
+    def show_pass(
+        self, fig: go.FigureWidget, name: str, instances: Sequence, y: Sequence, iteration: int
+    ) -> None:
         """One pass's per-instance values; a single instance is a point over iterations
         (a line drawn as the run goes), since one point per pass would draw no line."""
         if len(instances) == 1:
@@ -82,12 +100,21 @@ class LivePlots:
     def note(self, fig: go.FigureWidget, text: str) -> None:
         """Say in an empty plot why it is empty."""
         if not fig.data:
-            fig.layout.annotations = (dict(text=text, showarrow=False, xref="paper",
-                                           yref="paper", x=0.5, y=0.5,
-                                           font=dict(size=12, color="#666666")),)
+            fig.layout.annotations = (
+                dict(
+                    text=text,
+                    showarrow=False,
+                    xref="paper",
+                    yref="paper",
+                    x=0.5,
+                    y=0.5,
+                    font=dict(size=12, color="#666666"),
+                ),
+            )
 
-    def extend(self, fig: go.FigureWidget, name: str, x: Sequence, y: Sequence,
-               mode: str = "lines") -> None:
+    def extend(
+        self, fig: go.FigureWidget, name: str, x: Sequence, y: Sequence, mode: str = "lines"
+    ) -> None:
         """Append points to a series (made on first use)."""
         if not x:
             return

@@ -1,9 +1,10 @@
 """Programs the Lab can run: a :class:`~proppo_lab.systems.System`, or a plain
 ``program(pm)`` function wrapped by :class:`FunctionProgram`."""
+
 from __future__ import annotations
 
 import inspect
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 import torch
 
@@ -17,14 +18,18 @@ class FunctionProgram(System):
     ``particles`` argument is passed when ``fn`` takes one.
     """
 
-    def __init__(self, fn: Callable, params: Mapping[str, torch.Tensor] | None = None,
-                 particles: int | None = None):
+    def __init__(
+        self,
+        fn: Callable,
+        params: Mapping[str, torch.Tensor] | None = None,
+        particles: int | None = None,
+    ):
         super().__init__(params or {})
         self.fn = fn
         arg = inspect.signature(fn).parameters.get("particles")
         self.takes_particles = arg is not None
         if particles is None and arg is not None and isinstance(arg.default, int):
-            particles = arg.default     # program(pm, particles=256): the Lab can change it
+            particles = arg.default  # program(pm, particles=256): the Lab can change it
         self.particles = particles
         self.sites = ()
 
@@ -40,8 +45,9 @@ class FunctionProgram(System):
         return getattr(self.fn, "__name__", "program")
 
 
-def as_program(program, params: Mapping[str, torch.Tensor] | None = None,
-               particles: int | None = None) -> System:
+def as_program(
+    program, params: Mapping[str, torch.Tensor] | None = None, particles: int | None = None
+) -> System:
     """``program`` itself when it is a System, else the function wrapped."""
     return program if isinstance(program, System) else FunctionProgram(program, params, particles)
 

@@ -19,16 +19,19 @@ Messages (``widget.send(...)`` in TypeScript)::
 
 Each message must carry exactly these keys, and becomes one small frozen
 dataclass (:class:`Select`, :class:`Assign`, :class:`Clear`, :class:`View`,
-:class:`Svg`, :class:`Dismiss`, :class:`Overlay`). Sites, propagator names, node kinds and option values are then
+:class:`Svg`, :class:`Dismiss`, :class:`Overlay`). Sites, propagator names,
+node kinds and option values are then
 checked by the plan editor with core's own rules (:meth:`proppo_lab.Plan.assign`
 and :meth:`proppo_lab.Plan.check_sites`, which raise :class:`proppo_lab.PlanError`),
 so the protocol and a plan written by hand obey the same rules.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Union
+from typing import Any
 
 from ..contracts import MAX_SVG, VIEWS
 from ..core.plan import freeze
@@ -44,8 +47,12 @@ MAX_INSTANCE = 10**9
 
 SCHEMA: dict[str, dict[str, str]] = {
     "select": {"node": "node"},
-    "assign": {"site": "site", "instance": "instance", "propagator": "propagator",
-               "options": "options"},
+    "assign": {
+        "site": "site",
+        "instance": "instance",
+        "propagator": "propagator",
+        "options": "options",
+    },
     "clear": {"site": "site", "instance": "instance"},
     "view": {"view": "view"},
     "svg": {"svg": "svg"},
@@ -61,16 +68,26 @@ class ProtocolError(ValueError):
     got far enough to name them, so the view can highlight the node.
     """
 
-    def __init__(self, message: str, *, site: str | None = None, instance: int | None = None,
-                 propagator: str | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        site: str | None = None,
+        instance: int | None = None,
+        propagator: str | None = None,
+    ):
         super().__init__(message)
         self.site = site
         self.instance = instance
         self.propagator = propagator
 
     def as_dict(self) -> dict:
-        return {"message": str(self), "site": self.site, "instance": self.instance,
-                "propagator": self.propagator}
+        return {
+            "message": str(self),
+            "site": self.site,
+            "instance": self.instance,
+            "propagator": self.propagator,
+        }
 
 
 @dataclass(frozen=True)
@@ -128,21 +145,30 @@ class Overlay:
 
 
 #: A validated message: one of the seven actions.
-Action = Union[Select, Assign, Clear, View, Svg, Dismiss, Overlay]
+Action = Select | Assign | Clear | View | Svg | Dismiss | Overlay
 
 
 def _short(value: Any, limit: int = 60) -> str:
     """A safe, bounded description of an untrusted value for an error message."""
     try:
-        text = repr(value) if isinstance(value, (str, int, float, bool, type(None))) \
+        text = (
+            repr(value)
+            if isinstance(value, (str, int, float, bool, type(None)))
             else f"<{type(value).__name__}>"
+        )
     except Exception:  # pragma: no cover - repr of plain types does not fail
         text = "<value>"
     return text if len(text) <= limit else text[:limit] + "...'"
 
 
-def _name(value: Any, what: str, limit: int = MAX_NAME, *, allow_empty: bool = False,
-          too_long: str = "too long") -> str:
+def _name(
+    value: Any,
+    what: str,
+    limit: int = MAX_NAME,
+    *,
+    allow_empty: bool = False,
+    too_long: str = "too long",
+) -> str:
     if not isinstance(value, str):
         raise ProtocolError(f"{what} must be a string, got {type(value).__name__}")
     if not value and not allow_empty:
@@ -156,8 +182,11 @@ def _instance(value: Any, site: str) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ProtocolError(f"instance must be a non-negative integer or null, got "
-                            f"{type(value).__name__} {_short(value)}", site=site)
+        raise ProtocolError(
+            f"instance must be a non-negative integer or null, got "
+            f"{type(value).__name__} {_short(value)}",
+            site=site,
+        )
     if value < 0:
         raise ProtocolError(f"instance must be non-negative, got {value}", site=site)
     if value > MAX_INSTANCE:
@@ -174,16 +203,25 @@ def _option_value(key: str, value: Any, site: str, propagator: str) -> Any:
         return value
     if isinstance(value, float):
         if not math.isfinite(value):
-            raise ProtocolError(f"option '{key}' must be a finite number, got {value!r}",
-                                site=site, propagator=propagator)
+            raise ProtocolError(
+                f"option '{key}' must be a finite number, got {value!r}",
+                site=site,
+                propagator=propagator,
+            )
         return value
     if isinstance(value, str):
         if len(value) > MAX_TEXT:
-            raise ProtocolError(f"option '{key}' is too long ({len(value)} characters)",
-                                site=site, propagator=propagator)
+            raise ProtocolError(
+                f"option '{key}' is too long ({len(value)} characters)",
+                site=site,
+                propagator=propagator,
+            )
         return value
-    raise ProtocolError(f"option '{key}' must be a bool, number or string, got "
-                        f"{type(value).__name__}", site=site, propagator=propagator)
+    raise ProtocolError(
+        f"option '{key}' must be a bool, number or string, got {type(value).__name__}",
+        site=site,
+        propagator=propagator,
+    )
 
 
 def parse(content: Any, buffers: Any = None) -> Action:
@@ -201,8 +239,9 @@ def parse(content: Any, buffers: Any = None) -> Action:
         raise ProtocolError(f"a message must be a JSON object, got {type(content).__name__}")
     action = content.get("action")
     if not isinstance(action, str) or action not in SCHEMA:
-        raise ProtocolError(f"unknown action {_short(action)}; expected one of "
-                            f"{', '.join(sorted(SCHEMA))}")
+        raise ProtocolError(
+            f"unknown action {_short(action)}; expected one of {', '.join(sorted(SCHEMA))}"
+        )
     expected = set(SCHEMA[action]) | {"action"}
     keys = set(content)
     if not all(isinstance(k, str) for k in keys):
@@ -214,8 +253,9 @@ def parse(content: Any, buffers: Any = None) -> Action:
             parts.append(f"missing {', '.join(missing)}")
         if extra:
             parts.append(f"unexpected {', '.join(_short(k, 40) for k in extra[:5])}")
-        raise ProtocolError(f"'{action}' message: {'; '.join(parts)} "
-                            f"(expected keys: {', '.join(sorted(expected))})")
+        raise ProtocolError(
+            f"'{action}' message: {'; '.join(parts)} (expected keys: {', '.join(sorted(expected))})"
+        )
 
     if action == "select":
         return Select(_name(content["node"], "node id", allow_empty=True))
@@ -245,11 +285,19 @@ def parse(content: Any, buffers: Any = None) -> Action:
     propagator = _name(content["propagator"], "propagator")
     options = content["options"]
     if not isinstance(options, dict):
-        raise ProtocolError(f"options must be an object, got {type(options).__name__}",
-                            site=site, instance=instance, propagator=propagator)
+        raise ProtocolError(
+            f"options must be an object, got {type(options).__name__}",
+            site=site,
+            instance=instance,
+            propagator=propagator,
+        )
     if len(options) > MAX_OPTIONS:
-        raise ProtocolError(f"too many options ({len(options)})", site=site, instance=instance,
-                            propagator=propagator)
+        raise ProtocolError(
+            f"too many options ({len(options)})",
+            site=site,
+            instance=instance,
+            propagator=propagator,
+        )
     clean = {}
     for key, value in options.items():
         key = _name(key, "option name")

@@ -5,10 +5,11 @@ widget clicks reach their callbacks (which would wait if the loop ran in the
 cell). The job checks ``stopping()`` between iterations, so Stop takes effect
 within one iteration and never interrupts a half-applied update.
 """
+
 from __future__ import annotations
 
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -16,8 +17,11 @@ Job = Callable[[Callable[[], bool]], None]
 
 
 class Runner:
-    def __init__(self, on_error: Callable[[BaseException], None] | None = None,
-                 on_finish: Callable[[bool], None] | None = None):
+    def __init__(
+        self,
+        on_error: Callable[[BaseException], None] | None = None,
+        on_finish: Callable[[bool], None] | None = None,
+    ):
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self.on_error = on_error
@@ -35,8 +39,9 @@ class Runner:
         self.error = None
         # torch's intra-op thread count is per thread: carry the caller's setting over
         threads = torch.get_num_threads()
-        self._thread = threading.Thread(target=self._main, args=(job, threads), name=name,
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._main, args=(job, threads), name=name, daemon=True
+        )
         self._thread.start()
 
     def stop(self) -> None:

@@ -4,14 +4,16 @@ Plan files hold :meth:`Plan.to_json`; loading one goes through the plan
 editor, so a file obeys the same rules as a click. The script reproduces a
 run (same plan, default, seeds and step size) with nothing but the engine.
 """
+
 from __future__ import annotations
 
 import inspect
 import json
 import textwrap
 import types
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -42,8 +44,7 @@ def load_plan(editor: PlanEditor, path: str | Path) -> Plan:
     return editor.set_plan(Plan.from_json(text))
 
 
-def script(program: System, plan: Plan, default: str, iterations: int, seed: int,
-           lr: float) -> str:
+def script(program: System, plan: Plan, default: str, iterations: int, seed: int, lr: float) -> str:
     """A script that runs ``program`` as the Lab would, printing each estimate.
 
     A ready system is rebuilt from its ``repr``; a function program is written
@@ -66,9 +67,11 @@ def script(program: System, plan: Plan, default: str, iterations: int, seed: int
         f"    grads = pm.estimate({target})",
     ]
     if lr > 0:
-        lines += ["    with torch.no_grad():",
-                  f"        for name, p in {params}.items():",
-                  f"            p -= {lr} * grads[name]"]
+        lines += [
+            "    with torch.no_grad():",
+            f"        for name, p in {params}.items():",
+            f"            p -= {lr} * grads[name]",
+        ]
     lines.append("    print(i, {k: v.tolist() for k, v in grads.items()})")
     return "\n".join(lines) + "\n"
 
@@ -107,7 +110,7 @@ def _read_names(fn: Callable) -> dict[str, Any]:
     for cell_name, cell in zip(code.co_freevars, fn.__closure__ or ()):
         try:
             names[cell_name] = cell.cell_contents
-        except ValueError:      # a closure cell not yet filled
+        except ValueError:  # a closure cell not yet filled
             pass
     for name in code.co_names:
         if name in fn.__globals__ and name not in names:
@@ -124,23 +127,33 @@ def _function_program(program: FunctionProgram) -> list[str]:
         source = f"def {fn.__name__}(pm):\n    ...  # the source was not found: paste it here\n"
     read = _read_names(fn)
     # a parameter keeps the variable name the function reads it by
-    variable = {name: next((v for v, value in read.items() if value is tensor),
-                           f"param_{name}") for name, tensor in program.params.items()}
+    variable = {
+        name: next((v for v, value in read.items() if value is tensor), f"param_{name}")
+        for name, tensor in program.params.items()
+    }
     lines = ["# the parameters the Lab learns (params=), at their current values"]
     lines += [f"{variable[name]} = {_tensor(t)}" for name, t in program.params.items()]
-    lines += ["params = {" + ", ".join(f"{name!r}: {variable[name]}"
-                                       for name in program.params) + "}"]
-    others = [name for name in read if name not in variable.values()
-              and name not in ("torch", "pl")]
+    lines += [
+        "params = {" + ", ".join(f"{name!r}: {variable[name]}" for name in program.params) + "}"
+    ]
+    others = [
+        name for name in read if name not in variable.values() and name not in ("torch", "pl")
+    ]
     if others:
         lines += ["", "# what the program reads besides its parameters"]
         for name in others:
             lines.append(_value(name, read[name]) or f"{name} = ...  # define {name} here")
-    lines += ["", "", source.rstrip(), "", "",
-              "def run(pm):",
-              "    # the Lab names the parameters to the manager before each run",
-              "    for name, p in params.items():",
-              "        pm.param(name, p)"]
+    lines += [
+        "",
+        "",
+        source.rstrip(),
+        "",
+        "",
+        "def run(pm):",
+        "    # the Lab names the parameters to the manager before each run",
+        "    for name, p in params.items():",
+        "        pm.param(name, p)",
+    ]
     if program.takes_particles and program.particles is not None:
         lines.append(f"    {fn.__name__}(pm, particles={program.particles})")
     else:

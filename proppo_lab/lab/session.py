@@ -11,11 +11,12 @@ segment's points the plots already show and sends only the newer ones
 :meth:`GradientStats.history(start) <proppo_lab.trace.GradientStats.history>`.
 A refresh thus costs what was added since the last one, however long the run.
 """
+
 from __future__ import annotations
 
 import html
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -61,9 +62,9 @@ class Session:
         self._start_segment()
 
     def _start_segment(self) -> None:
-        self._iterations: list[int] = []   # x of this segment's points
-        self._losses: list = []            # loss tensors not yet plotted
-        self._shown = 0                    # points of this segment the plots show
+        self._iterations: list[int] = []  # x of this segment's points
+        self._losses: list = []  # loss tensors not yet plotted
+        self._shown = 0  # points of this segment the plots show
 
     def record(self, on: bool) -> None:
         """Record messages (and watch gradients through RP nodes) in the next iteration."""
@@ -105,17 +106,26 @@ class Session:
         if not xs:
             return bool(self._iterations)
         history = self.stats.history(start)
-        with plots.gradient.batch_update(), plots.variance.batch_update(), \
-                plots.loss.batch_update():
+        with (
+            plots.gradient.batch_update(),
+            plots.variance.batch_update(),
+            plots.loss.batch_update(),
+        ):
             for name, h in history.items():
                 n = len(h["grad"])
-                plots.extend(plots.gradient, f"{label} · {name}", xs[-n:] if n else [],
-                             [_norm(g) for g in h["grad"]], mode="lines+markers")
-                plots.extend(plots.variance, f"{label} · {name}", xs[-n:] if n else [],
-                             h["variance"])
+                plots.extend(
+                    plots.gradient,
+                    f"{label} · {name}",
+                    xs[-n:] if n else [],
+                    [_norm(g) for g in h["grad"]],
+                    mode="lines+markers",
+                )
+                plots.extend(
+                    plots.variance, f"{label} · {name}", xs[-n:] if n else [], h["variance"]
+                )
             if self._losses:
                 values = torch.stack([v.float() for v in self._losses]).cpu().tolist()
-                plots.extend(plots.loss, label, xs[-len(values):], values)
+                plots.extend(plots.loss, label, xs[-len(values) :], values)
                 self._losses = []
         self._shown = len(self._iterations)
         return True
@@ -135,21 +145,33 @@ class Session:
                 plots.note(plots.messages, f"no gradient messages recorded at '{site}' yet")
             x, parts = recorder.weight_series(site)
             if x and Pathwise.name in parts:
-                plots.show_pass(plots.weights, f"{label} · {site}", x, parts[Pathwise.name],
-                                iteration)
+                plots.show_pass(
+                    plots.weights, f"{label} · {site}", x, parts[Pathwise.name], iteration
+                )
 
     def status_line(self) -> str:
         """HTML: the segment, its iteration count and each parameter's statistics."""
-        parts = [f"{html.escape(name)}: mean {_fmt(s['mean'])} ± {_fmt(s['se'])}, "
-                 f"variance {_fmt(s['variance'])}" for name, s in self.stats.summary().items()]
-        return (f"<b>{html.escape(self.segment)}</b> · iteration {self.done} · "
-                + "; ".join(parts))
+        parts = [
+            f"{html.escape(name)}: mean {_fmt(s['mean'])} ± {_fmt(s['se'])}, "
+            f"variance {_fmt(s['variance'])}"
+            for name, s in self.stats.summary().items()
+        ]
+        return f"<b>{html.escape(self.segment)}</b> · iteration {self.done} · " + "; ".join(parts)
 
 
-def run_sessions(sessions: list[Session], iterations: int, program, *, seed: int, lr: float,
-                 refresh: float, live_plan: Callable[[], Plan] | None,
-                 record: Callable[[dict], None], publish: Callable[[Session, int], None],
-                 stopping: Callable[[], bool]) -> None:
+def run_sessions(
+    sessions: list[Session],
+    iterations: int,
+    program,
+    *,
+    seed: int,
+    lr: float,
+    refresh: float,
+    live_plan: Callable[[], Plan] | None,
+    record: Callable[[dict], None],
+    publish: Callable[[Session, int], None],
+    stopping: Callable[[], bool],
+) -> None:
     """The Lab's run loop (on the runner's thread): each session in turn.
 
     ``live_plan()``, when given, is read before every iteration; a plan other
@@ -159,7 +181,7 @@ def run_sessions(sessions: list[Session], iterations: int, program, *, seed: int
     """
     progress = 0
     for session in sessions:
-        due = 0.0   # when the plots are next refreshed
+        due = 0.0  # when the plots are next refreshed
         for i in range(iterations):
             if stopping():
                 publish(session, progress)

@@ -9,15 +9,36 @@
 * :mod:`.baselines`: what LR-type parts subtract from the cost-to-go;
 * :mod:`.gaussian`: fitting and resampling Gaussians over particles (GR, GS).
 """
+
 from . import baselines
 from .baselines import baseline
 from .builtin import GR, GS, LR, RP, TP, Backprop, Pause, Skip
 from .discrete import ARM, DisARM, Enumerate, Gumbel
-from .mvd import MVD
 from .gaussian import fitted_gaussian
+from .mvd import MVD
 from .parts import Composite, Part, Pathwise, ScoreFunction, draw, per_particle_sum
 
-__all__ = ["GR", "GS", "LR", "RP", "TP", "Backprop", "Pause", "Skip", "ARM", "DisARM",
-           "Enumerate", "Gumbel", "MVD", "Composite", "Part",
-           "Pathwise", "ScoreFunction", "baseline", "baselines", "draw", "fitted_gaussian",
-           "per_particle_sum"]
+__all__ = [
+    "GR",
+    "GS",
+    "LR",
+    "RP",
+    "TP",
+    "Backprop",
+    "Pause",
+    "Skip",
+    "ARM",
+    "DisARM",
+    "Enumerate",
+    "Gumbel",
+    "MVD",
+    "Composite",
+    "Part",
+    "Pathwise",
+    "ScoreFunction",
+    "baseline",
+    "baselines",
+    "draw",
+    "fitted_gaussian",
+    "per_particle_sum",
+]

@@ -8,9 +8,11 @@ sample; ``state`` is a dict kept per (site, instance) across iterations.
 Register your own with ``@pl.baseline("name")``; it becomes a choice of the
 ``baseline`` option of LR, TP and GS at once.
 """
+
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 
@@ -20,11 +22,13 @@ _BASELINES: dict[str, BaselineFn] = {}
 
 def baseline(name: str, *, replace: bool = False):
     """Decorator registering a baseline function under ``name``."""
+
     def decorate(fn: BaselineFn) -> BaselineFn:
         if name in _BASELINES and not replace:
             raise ValueError(f"a baseline named {name!r} is already registered")
         _BASELINES[name] = fn
         return fn
+
     return decorate
 
 

@@ -1,4 +1,5 @@
 """The built-in propagators, registered exactly as a user's own would be."""
+
 from __future__ import annotations
 
 from ..core.options import Option
@@ -11,8 +12,9 @@ from .parts import Composite, Pathwise, ScoreFunction, draw
 
 def _baseline_options() -> dict:
     return {
-        "baseline": Option("str", "loo", "what is subtracted from the cost-to-go",
-                           choices=baselines.names),
+        "baseline": Option(
+            "str", "loo", "what is subtracted from the cost-to-go", choices=baselines.names
+        ),
         "decay": Option("float", 0.9, "memory of the 'ema' baseline", min=0.0, max=1.0),
     }
 
@@ -41,8 +43,9 @@ class RP(Propagator):
         return fp.watch(node, draw(node, "rsample"))
 
 
-@register("LR", display="Likelihood ratio", colour="#e69f00", options=_baseline_options(),
-          _builtin=True)
+@register(
+    "LR", display="Likelihood ratio", colour="#e69f00", options=_baseline_options(), _builtin=True
+)
 def LR(baseline: str, decay: float):
     """Likelihood ratio (score function, REINFORCE): the gradient is the
     cost-to-go times the gradient of the log-density of the sample. It never
@@ -52,29 +55,50 @@ def LR(baseline: str, decay: float):
     return Composite([ScoreFunction(baseline, {"decay": decay})], draw="sample")
 
 
-@register("TP", display="Total propagation", colour="#009e73",
-          options={**_baseline_options(),
-                   "every": Option("int", 1, "recompute the weights every k instances", min=1,
-                                   max=100000),
-                   "directions": Option("int", 64, "parameter elements measured exactly; "
-                                        "beyond, random probes estimate the variance",
-                                        min=1, max=4096)},
-          _builtin=True)
+@register(
+    "TP",
+    display="Total propagation",
+    colour="#009e73",
+    options={
+        **_baseline_options(),
+        "every": Option("int", 1, "recompute the weights every k instances", min=1, max=100000),
+        "directions": Option(
+            "int",
+            64,
+            "parameter elements measured exactly; beyond, random probes estimate the variance",
+            min=1,
+            max=4096,
+        ),
+    },
+    _builtin=True,
+)
 def TP(baseline: str, decay: float, every: int, directions: int):
     """Total propagation (PIPPS): at every node, both the reparameterisation and
     the likelihood-ratio gradients are computed and combined with weights
     inversely proportional to their variances across particles. Where the RP
     gradient explodes, the weight moves to LR; where RP is accurate, it keeps
     RP's low variance."""
-    return Composite([Pathwise(), ScoreFunction(baseline, {"decay": decay})],
-                     mix="inverse_variance", every=every, directions=directions)
+    return Composite(
+        [Pathwise(), ScoreFunction(baseline, {"decay": decay})],
+        mix="inverse_variance",
+        every=every,
+        directions=directions,
+    )
 
 
-@register("GR", display="Gaussian resampling", colour="#cc79a7", kinds=("sample", "forward"),
-          options={"estimator": Option("str", "RP", "propagator for the resampled node",
-                                       choices=("RP", "LR", "TP")),
-                   "jitter": Option("float", 1e-6, "added to the fitted covariance", min=0.0)},
-          _builtin=True)
+@register(
+    "GR",
+    display="Gaussian resampling",
+    colour="#cc79a7",
+    kinds=("sample", "forward"),
+    options={
+        "estimator": Option(
+            "str", "RP", "propagator for the resampled node", choices=("RP", "LR", "TP")
+        ),
+        "jitter": Option("float", 1e-6, "added to the fitted covariance", min=0.0),
+    },
+    _builtin=True,
+)
 class GR(Propagator):
     """Gaussian resampling: fit a Gaussian to the particles at this node (their
     mean and covariance) and draw fresh particles from it. Gradients flow
@@ -84,6 +108,7 @@ class GR(Propagator):
 
     def __init__(self, estimator: str, jitter: float):
         from ..core import registry
+
         entry = registry.get(estimator)
         self.inner = entry.build(registry.check(estimator, None, "GR estimator"))
         self.jitter = jitter
@@ -97,18 +122,30 @@ class GR(Propagator):
         self.inner.backward(node, bp)
 
 
-@register("GS", display="Gaussian shaping", colour="#d55e00", kinds=("sample", "forward"),
-          options={**_baseline_options(),
-                   "jitter": Option("float", 1e-6, "added to the fitted covariance", min=0.0)},
-          _builtin=True)
+@register(
+    "GS",
+    display="Gaussian shaping",
+    colour="#d55e00",
+    kinds=("sample", "forward"),
+    options={
+        **_baseline_options(),
+        "jitter": Option("float", 1e-6, "added to the fitted covariance", min=0.0),
+    },
+    _builtin=True,
+)
 def GS(baseline: str, decay: float, jitter: float):
     """Gaussian shaping gradient (PIPPS): the particles stay as they are, but
     the gradient treats them as samples of a Gaussian fitted to them. A
     likelihood-ratio estimator on that fitted density: its mean and covariance
     depend on the parameters through all particles, so the learning signal
     shapes the whole distribution instead of following single trajectories."""
-    return Composite([ScoreFunction(baseline, {"decay": decay},
-                                    density=lambda node, x: fitted_gaussian(x, jitter))])
+    return Composite(
+        [
+            ScoreFunction(
+                baseline, {"decay": decay}, density=lambda node, x: fitted_gaussian(x, jitter)
+            )
+        ]
+    )
 
 
 @register("Pause", display="Pause", colour="#56b4e9", kinds=("sample", "forward"), _builtin=True)

@@ -5,6 +5,7 @@ ARM, DisARM and Enumerate are coupled propagators (:mod:`proppo_lab.core.couplin
 draw their node's particles in groups and read each group's costs-to-go on the way back.
 Gumbel is pathwise: it replaces the discrete draw by a differentiable relaxation (biased).
 """
+
 from __future__ import annotations
 
 import itertools
@@ -44,7 +45,7 @@ class _Antithetic(Propagator):
         return Coupling(2, "antithetic")
 
     def forward(self, node, fp):
-        pair = node.coupling.split(node.dist.probs.detach())       # (pairs, 2, ...)
+        pair = node.coupling.split(node.dist.probs.detach())  # (pairs, 2, ...)
         u = torch.rand_like(pair[:, 0])
         b = (u < pair[:, 0]).to(pair.dtype)
         b_anti = (1 - u < pair[:, 1]).to(pair.dtype)
@@ -59,10 +60,16 @@ class _Antithetic(Propagator):
         if costs is None or not logits.requires_grad:
             return
         u = node.saved["u"]
-        f = costs.reshape(*costs.shape, *[1] * (u.dim() - 1))       # (pairs, 2, 1...)
+        f = costs.reshape(*costs.shape, *[1] * (u.dim() - 1))  # (pairs, 2, 1...)
         pairs = node.coupling.split(node.saved["value"])
-        per_pair = self.pair_gradient(f[:, 0], f[:, 1], pairs[:, 0], pairs[:, 1], u,
-                                      node.coupling.split(logits.detach())[:, 0])
+        per_pair = self.pair_gradient(
+            f[:, 0],
+            f[:, 1],
+            pairs[:, 0],
+            pairs[:, 1],
+            u,
+            node.coupling.split(logits.detach())[:, 0],
+        )
         # each member's logits get half of its pair's estimate: the mean over particles
         bp.backprop(node, [logits], [node.coupling.repeat(per_pair) / costs.numel()])
 
@@ -104,14 +111,19 @@ def outcomes(dist, name: str = "Enumerate") -> torch.Tensor:
     elif isinstance(dist, (Categorical, OneHotCategorical)):
         per = dist.probs.shape[-1]
     else:
-        raise ValueError(f"{name} serves Bernoulli, Categorical and OneHotCategorical sample "
-                         f"nodes, not {type(dist).__name__}")
+        raise ValueError(
+            f"{name} serves Bernoulli, Categorical and OneHotCategorical sample "
+            f"nodes, not {type(dist).__name__}"
+        )
     if coords * math.log2(max(per, 1)) > math.log2(MAX_OUTCOMES) + 1e-9:
-        raise ValueError(f"a particle of this {type(dist).__name__} node has {per}^{coords} "
-                         f"outcomes; {name} evaluates at most {MAX_OUTCOMES}. Use LR, DisARM "
-                         "or Gumbel, or split the node")
-    table = torch.tensor(list(itertools.product(range(per), repeat=coords)),
-                         device=dist.probs.device).reshape(-1, *rest)
+        raise ValueError(
+            f"a particle of this {type(dist).__name__} node has {per}^{coords} "
+            f"outcomes; {name} evaluates at most {MAX_OUTCOMES}. Use LR, DisARM "
+            "or Gumbel, or split the node"
+        )
+    table = torch.tensor(
+        list(itertools.product(range(per), repeat=coords)), device=dist.probs.device
+    ).reshape(-1, *rest)
     if isinstance(dist, Categorical):
         return table
     if isinstance(dist, OneHotCategorical):
@@ -154,12 +166,20 @@ class Enumerate(Propagator):
         bp.backprop(node, [node.saved["logp"]], [cost * node.saved["weights"] / cost.shape[0]])
 
 
-@register("Gumbel", display="Gumbel-softmax", colour="#ddcc77",
-          options={"temperature": Option("float", 0.5, "of the relaxation: lower is less "
-                                         "biased but noisier", min=1e-3, max=100.0),
-                   "straight_through": Option("bool", False, "hard value forward, the "
-                                              "relaxed gradient backward")},
-          _builtin=True)
+@register(
+    "Gumbel",
+    display="Gumbel-softmax",
+    colour="#ddcc77",
+    options={
+        "temperature": Option(
+            "float", 0.5, "of the relaxation: lower is less biased but noisier", min=1e-3, max=100.0
+        ),
+        "straight_through": Option(
+            "bool", False, "hard value forward, the relaxed gradient backward"
+        ),
+    },
+    _builtin=True,
+)
 class Gumbel(Propagator):
     """Gumbel-softmax / concrete relaxation (Jang et al. 2017, Maddison et al. 2017)
     for Bernoulli, Categorical and OneHotCategorical nodes: the discrete draw is
@@ -179,7 +199,7 @@ class Gumbel(Propagator):
         dist = require(node, (Bernoulli, Categorical, OneHotCategorical), self.name)
         logits = dist.logits
         u = torch.rand_like(logits).clamp(1e-10, 1 - 1e-7)
-        if isinstance(dist, Bernoulli):   # the difference of two Gumbels is logistic
+        if isinstance(dist, Bernoulli):  # the difference of two Gumbels is logistic
             soft = torch.sigmoid((logits + torch.log(u) - torch.log1p(-u)) / self.temperature)
             hard = (soft > 0.5).to(soft.dtype)
         else:

@@ -1,7 +1,8 @@
 """Gaussian fits of a particle set, shared by Gaussian resampling and shaping."""
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch.distributions import MultivariateNormal

@@ -16,6 +16,7 @@ the group's sample for every other node, and σ's p⁻) followed by, for each co
 x with coordinate j replaced by μ_j + σ_j W_j, by μ_j - σ_j W_j, and (when σ is learned)
 by μ_j + σ_j M_j; these evaluation points have weight 0 (they are not draws of the node).
 """
+
 from __future__ import annotations
 
 import math
@@ -57,21 +58,21 @@ class MVD(Propagator):
         want_loc, want_scale = _wants(dist)
         n, size = dist.batch_shape[0], coupling.size
         groups = n // size
-        mu = coupling.split(dist.loc.detach().reshape(n, -1))[:, 0]        # (groups, dims)
+        mu = coupling.split(dist.loc.detach().reshape(n, -1))[:, 0]  # (groups, dims)
         sd = coupling.split(dist.scale.detach().reshape(n, -1))[:, 0]
         dims = mu.shape[1]
         values = (mu + sd * torch.randn_like(mu)).unsqueeze(1).repeat(1, size, 1)
         one = torch.eye(dims, dtype=torch.bool, device=mu.device)
         start = 1
         if want_loc:
-            w = torch.sqrt(-2 * torch.log1p(-torch.rand_like(mu)))         # Weibull(√2, 2)
-            values[:, start:start + dims][:, one] = mu + sd * w
-            values[:, start + dims:start + 2 * dims][:, one] = mu - sd * w
+            w = torch.sqrt(-2 * torch.log1p(-torch.rand_like(mu)))  # Weibull(√2, 2)
+            values[:, start : start + dims][:, one] = mu + sd * w
+            values[:, start + dims : start + 2 * dims][:, one] = mu - sd * w
             start += 2 * dims
-        if want_scale:   # double-sided Maxwell: ± the length of a 3-D standard normal
+        if want_scale:  # double-sided Maxwell: ± the length of a 3-D standard normal
             sign = torch.randint_like(mu, 2) * 2 - 1
             m = sign * torch.randn(*mu.shape, 3, dtype=mu.dtype, device=mu.device).norm(dim=-1)
-            values[:, start:start + dims][:, one] = mu + sd * m
+            values[:, start : start + dims][:, one] = mu + sd * m
         weights = torch.zeros(groups, size, dtype=mu.dtype, device=mu.device)
         weights[:, 0] = size
         fp.weigh(node, coupling.merge(weights))
@@ -89,17 +90,17 @@ class MVD(Propagator):
         dims = sd.shape[1]
         tensors, grads = [], []
 
-        def send(tensor, per_group):   # each member's copy gets its share of the group's
+        def send(tensor, per_group):  # each member's copy gets its share of the group's
             tensors.append(tensor)
             grads.append(coupling.repeat(per_group).reshape(tensor.shape) / n)
 
         start = 1
         if want_loc:
-            plus, minus = costs[:, start:start + dims], costs[:, start + dims:start + 2 * dims]
+            plus, minus = costs[:, start : start + dims], costs[:, start + dims : start + 2 * dims]
             send(dist.loc, (plus - minus) / (sd * math.sqrt(2 * math.pi)))
             start += 2 * dims
         if want_scale:
-            send(dist.scale, (costs[:, start:start + dims] - costs[:, :1]) / sd)
+            send(dist.scale, (costs[:, start : start + dims] - costs[:, :1]) / sd)
         bp.backprop(node, tensors, grads)
 
 

@@ -11,16 +11,18 @@ A part gives ``(tensors, grads)`` pairs for autograd: the pathwise part gives
 the drawn value with the gradient that reached it; the score-function part
 gives the log-density with the (baselined) cost-to-go.
 """
+
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from torch.distributions import Normal
 
 from ..core import per_particle
-from ..core.passes import BackwardPass, ForwardPass
 from ..core.node import Node
+from ..core.passes import BackwardPass, ForwardPass
 from ..core.propagator import Propagator
 from . import baselines
 
@@ -35,17 +37,22 @@ def draw(node: Node, how: str) -> torch.Tensor:
     if how == "rsample":
         if not dist.has_rsample:
             support = getattr(dist, "support", None)
-            discrete = ("; for a discrete node: LR, ARM, DisARM, Enumerate or Gumbel"
-                        if getattr(support, "is_discrete", False) else "")
-            raise ValueError(f"{type(dist).__name__} has no reparameterised sampler (rsample); "
-                             f"use a score-function propagator such as LR{discrete}")
+            discrete = (
+                "; for a discrete node: LR, ARM, DisARM, Enumerate or Gumbel"
+                if getattr(support, "is_discrete", False)
+                else ""
+            )
+            raise ValueError(
+                f"{type(dist).__name__} has no reparameterised sampler (rsample); "
+                f"use a score-function propagator such as LR{discrete}"
+            )
         x = dist.rsample()
     else:
         with torch.no_grad():
             # where a reparameterised sampler exists it draws the same noise as RP,
             # which gives common random numbers across plans (and is faster)
             x = dist.rsample() if dist.has_rsample else dist.sample()
-    if node.coupling is not None:   # upstream of a coupled node: one draw per group
+    if node.coupling is not None:  # upstream of a coupled node: one draw per group
         node.coupling.groups(x.shape[0], f"a coupled node downstream of '{node.site}'")
         x = node.coupling.shared(x)
     return x
@@ -128,8 +135,12 @@ class ScoreFunction(Part):
 
     title = "LR (score function)"
 
-    def __init__(self, baseline: str = "loo", options: dict[str, Any] | None = None,
-                 density: Callable[[Node, torch.Tensor], Any] | None = None):
+    def __init__(
+        self,
+        baseline: str = "loo",
+        options: dict[str, Any] | None = None,
+        density: Callable[[Node, torch.Tensor], Any] | None = None,
+    ):
         self.baseline = baselines.get(baseline)
         self.baseline_name = baseline
         self.options = dict(options or {})
@@ -141,8 +152,10 @@ class ScoreFunction(Part):
         elif node.dist is not None:
             dist = node.dist
         else:
-            raise ValueError("a score-function estimator needs a distribution; "
-                             f"'{node.site}' is a {node.kind} node")
+            raise ValueError(
+                "a score-function estimator needs a distribution; "
+                f"'{node.site}' is a {node.kind} node"
+            )
         if self.density is None and is_normal(dist):
             return  # the score is written out in terms()
         node.saved["logp"] = per_particle_sum(dist.log_prob(x.detach()))
@@ -154,14 +167,22 @@ class ScoreFunction(Part):
         b = group_baseline(node, self.baseline, cost, bp.state(node), self.options)
         bp.note(node, "baseline", b)
         w = (cost - b) / cost.shape[0]
-        if node.weight is not None:   # particles weighted by a coupled node upstream
+        if node.weight is not None:  # particles weighted by a coupled node upstream
             w = w * node.weight
         if "logp" in node.saved:
             return [node.saved["logp"]], [w]
         dist = node.dist
-        return _normal_terms(node, *_normal_score(
-            w, node.saved["value"].detach(), dist.loc.detach(), dist.scale.detach(),
-            dist.loc.requires_grad, dist.scale.requires_grad))
+        return _normal_terms(
+            node,
+            *_normal_score(
+                w,
+                node.saved["value"].detach(),
+                dist.loc.detach(),
+                dist.scale.detach(),
+                dist.loc.requires_grad,
+                dist.scale.requires_grad,
+            ),
+        )
 
     #: baselines that keep no state per node: their terms can be computed stacked
     STATELESS = ("loo", "none")
@@ -172,9 +193,14 @@ class ScoreFunction(Part):
         Nothing downstream waits for them (a score-function term reads no
         gradient), so the terms of a run of nodes are computed together.
         """
-        if (self.density is not None or "logp" in node.saved or node.dist is None
-                or self.baseline_name not in self.STATELESS
-                or node.coupling is not None or node.weight is not None):
+        if (
+            self.density is not None
+            or "logp" in node.saved
+            or node.dist is None
+            or self.baseline_name not in self.STATELESS
+            or node.coupling is not None
+            or node.weight is not None
+        ):
             return False
         cost = bp.cost(node)
         if cost is not None:
@@ -216,21 +242,33 @@ def _score_terms_stacked(items, bp: BackwardPass) -> None:
     groups: dict[tuple, list] = {}
     for node, cost, part, weight in items:
         x, dist = node.saved["value"], node.dist
-        key = (part.baseline_name, tuple(x.shape), x.dtype, x.device, weight,
-               dist.loc.requires_grad, dist.scale.requires_grad)
+        key = (
+            part.baseline_name,
+            tuple(x.shape),
+            x.dtype,
+            x.device,
+            weight,
+            dist.loc.requires_grad,
+            dist.scale.requires_grad,
+        )
         groups.setdefault(key, []).append((node, cost, part))
     for (*_, weight, want_loc, want_scale), members in groups.items():
         part = members[0][2]
-        costs = torch.stack([cost for _, cost, _ in members])          # (nodes, particles)
+        costs = torch.stack([cost for _, cost, _ in members])  # (nodes, particles)
         b = part.baseline(costs, {}, part.options)
         w = weight * (costs - b) / costs.shape[-1]
 
-        def stacked(get):
+        def stacked(get, members=members):
             return torch.stack([get(node).detach() for node, _, _ in members])
 
-        g_loc, g_scale = _normal_score(w, stacked(lambda n: n.saved["value"]),
-                                       stacked(lambda n: n.dist.loc),
-                                       stacked(lambda n: n.dist.scale), want_loc, want_scale)
+        g_loc, g_scale = _normal_score(
+            w,
+            stacked(lambda n: n.saved["value"]),
+            stacked(lambda n: n.dist.loc),
+            stacked(lambda n: n.dist.scale),
+            want_loc,
+            want_scale,
+        )
         nodes = [node for node, _, _ in members]
         for k, node in enumerate(nodes):
             bp.note(node, "baseline", b[k])
@@ -250,8 +288,16 @@ class Composite(Propagator):
     ``every`` instances (reused for the instances in between).
     """
 
-    def __init__(self, parts: Sequence[Part], *, draw: str = "rsample", mix: str = "sum",
-                 weights: Sequence[float] | None = None, every: int = 1, directions: int = 64):
+    def __init__(
+        self,
+        parts: Sequence[Part],
+        *,
+        draw: str = "rsample",
+        mix: str = "sum",
+        weights: Sequence[float] | None = None,
+        every: int = 1,
+        directions: int = 64,
+    ):
         if not parts:
             raise ValueError("a composite propagator needs at least one part")
         if mix not in ("sum", "inverse_variance"):
@@ -299,11 +345,14 @@ class Composite(Propagator):
             weights = memo["weights"]
         else:
             variances = self._variances(node, bp, terms)
-            inverse = [1.0 / v.clamp_min(torch.finfo(v.dtype).tiny) if v is not None else None
-                       for v in variances]
+            inverse = [
+                1.0 / v.clamp_min(torch.finfo(v.dtype).tiny) if v is not None else None
+                for v in variances
+            ]
             total = sum(i for i in inverse if i is not None)
-            weights = [torch.nan_to_num(i / total, nan=0.0) if i is not None else 0.0
-                       for i in inverse]
+            weights = [
+                torch.nan_to_num(i / total, nan=0.0) if i is not None else 0.0 for i in inverse
+            ]
             memo.update(weights=weights, left=self.every - 1)
         bp.note(node, "weights", {p.name: w for p, w in zip(self.parts, weights)})
         return weights
@@ -313,8 +362,9 @@ class Composite(Propagator):
         if not inputs:
             zero = torch.zeros((), device=node.output.device)  # stays on the node's device
             return [None if not ts else zero for ts, _ in terms]
-        cotangents = [_at_inputs(tensors, grads, inputs) if tensors else None
-                      for tensors, grads in terms]
+        cotangents = [
+            _at_inputs(tensors, grads, inputs) if tensors else None for tensors, grads in terms
+        ]
         params = list(bp.manager.params.values())
         found = per_particle.parameter_directions(inputs, params, self.directions)
         # particles sharing this node's draw (upstream of a coupled node) are one sample

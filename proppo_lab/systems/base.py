@@ -1,7 +1,8 @@
 """What a ready program looks like: named parameters and a forward pass."""
+
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import torch
 
@@ -29,7 +30,7 @@ class System:
         """d E[cost] / d param where known in closed form; None otherwise."""
         return None
 
-    def to(self, device) -> "System":
+    def to(self, device) -> System:
         """Move every tensor the program holds to ``device`` (in place).
 
         Parameters become new leaves on the device (their values kept), as
@@ -41,8 +42,10 @@ class System:
                 setattr(self, key, value.to(device))
             elif isinstance(value, torch.nn.Module):
                 value.to(device)
-        self.params = {k: (p.detach().to(device).requires_grad_(p.requires_grad)
-                           if p.device != device else p) for k, p in self.params.items()}
+        self.params = {
+            k: (p.detach().to(device).requires_grad_(p.requires_grad) if p.device != device else p)
+            for k, p in self.params.items()
+        }
         return self
 
     def __repr__(self) -> str:
@@ -54,6 +57,7 @@ class System:
         """Constructor arguments that rebuild this program: current parameter values
         and the plain-number attributes of the same name."""
         import inspect
+
         out = {}
         for name in inspect.signature(type(self).__init__).parameters:
             if name in ("self", "device", "dtype"):

@@ -15,6 +15,7 @@ unstable upright and swings near the separatrix, where small differences grow
 exponentially. There reparameterisation gradients explode with the horizon
 while total propagation stays usable (Parmas et al., PIPPS, ICML 2018).
 """
+
 from __future__ import annotations
 
 import math
@@ -51,13 +52,23 @@ class Policy(nn.Module):
 class CartPole(System):
     sites = ("state", "cost")
 
-    def __init__(self, horizon=80, particles=100, noise=0.05, dt=0.05, substeps=2,
-                 hidden=32, seed=0, task="balance", device=None):
+    def __init__(
+        self,
+        horizon=80,
+        particles=100,
+        noise=0.05,
+        dt=0.05,
+        substeps=2,
+        hidden=32,
+        seed=0,
+        task="balance",
+        device=None,
+    ):
         if task not in ("balance", "swingup"):
             raise ValueError(f"task must be 'balance' or 'swingup', got {task!r}")
         generator = torch.Generator().manual_seed(seed)
         with torch.random.fork_rng():
-            torch.manual_seed(int(torch.randint(2 ** 31, (1,), generator=generator)))
+            torch.manual_seed(int(torch.randint(2**31, (1,), generator=generator)))
             self.policy = Policy(hidden).to(device)
         super().__init__(dict(self.policy.named_parameters(prefix="policy")))
         self.horizon, self.particles, self.noise = horizon, particles, noise
@@ -66,11 +77,12 @@ class CartPole(System):
         self.task = task
         # balance starts at the unstable upright equilibrium, where small errors grow
         # exponentially; swing-up starts hanging down
-        self.start = torch.tensor([0.0, 0.0, math.pi if task == "balance" else 0.0, 0.0],
-                                  device=device)
+        self.start = torch.tensor(
+            [0.0, 0.0, math.pi if task == "balance" else 0.0, 0.0], device=device
+        )
         self.width = 0.5 if task == "balance" else 0.25
         self.scale = torch.full((4,), noise, device=device)
-        self.last_cost: torch.Tensor | None = None   # (horizon,) mean cost per step, last run
+        self.last_cost: torch.Tensor | None = None  # (horizon,) mean cost per step, last run
 
     def dynamics(self, s: torch.Tensor, force: torch.Tensor) -> torch.Tensor:
         """One step of the cart-pole's equations of motion (semi-implicit Euler)."""
@@ -79,11 +91,15 @@ class CartPole(System):
         x, v, a, w = s.unbind(-1)
         for _ in range(self.substeps):
             sin, cos = torch.sin(a), torch.cos(a)
-            denom = 4 * (M + m) - 3 * m * cos ** 2
-            acc = (2 * m * l * w ** 2 * sin + 3 * m * GRAVITY * sin * cos + 4 * force
-                   - 4 * b * v) / denom
-            ang = (-3 * m * l * w ** 2 * sin * cos - 6 * (M + m) * GRAVITY * sin
-                   - 6 * (force - b * v) * cos) / (l * denom)
+            denom = 4 * (M + m) - 3 * m * cos**2
+            acc = (
+                2 * m * l * w**2 * sin + 3 * m * GRAVITY * sin * cos + 4 * force - 4 * b * v
+            ) / denom
+            ang = (
+                -3 * m * l * w**2 * sin * cos
+                - 6 * (M + m) * GRAVITY * sin
+                - 6 * (force - b * v) * cos
+            ) / (l * denom)
             v = v + h * acc
             w = w + h * ang
             x = x + h * v
@@ -94,7 +110,7 @@ class CartPole(System):
         x, _, a, _ = s.unbind(-1)
         l = self.length
         d2 = (x + l * torch.sin(a)) ** 2 + (l + l * torch.cos(a)) ** 2
-        return 1 - torch.exp(-d2 / (2 * self.width ** 2))
+        return 1 - torch.exp(-d2 / (2 * self.width**2))
 
     def __call__(self, pm):
         policy = pm.param("policy", self.policy)
@@ -115,6 +131,13 @@ class CartPole(System):
         return self
 
     def settings(self):
-        return {"horizon": self.horizon, "particles": self.particles, "noise": self.noise,
-                "dt": self.dt, "substeps": self.substeps, "hidden": self.hidden,
-                "seed": self.seed, "task": self.task}
+        return {
+            "horizon": self.horizon,
+            "particles": self.particles,
+            "noise": self.noise,
+            "dt": self.dt,
+            "substeps": self.substeps,
+            "hidden": self.hidden,
+            "seed": self.seed,
+            "task": self.task,
+        }

@@ -5,6 +5,7 @@ s_0 = [0.35, 0.55], cost 0.5 * ||1 - s_T||^2 at the end. Near beta = 2.4 the
 system sits at the edge of chaos: the reparameterisation gradient's variance
 grows by orders of magnitude with beta, the likelihood-ratio gradient's does not.
 """
+
 from __future__ import annotations
 
 import torch
@@ -19,8 +20,9 @@ START = (0.35, 0.55)
 class ChaoticRNN(System):
     sites = ("state", "cost")
 
-    def __init__(self, beta=2.4, particles=1000, steps=100, noise=1e-3, device=None,
-                 dtype=torch.float32):
+    def __init__(
+        self, beta=2.4, particles=1000, steps=100, noise=1e-3, device=None, dtype=torch.float32
+    ):
         super().__init__({"beta": leaf(beta, device, dtype)})
         self.particles, self.steps, self.noise = particles, steps, noise
         self.W = torch.tensor(W, device=device, dtype=dtype)
@@ -32,8 +34,9 @@ class ChaoticRNN(System):
         s = self.start.expand(self.particles, 2)
         for _ in range(self.steps):
             # arguments are valid by construction: skip torch's per-call validation
-            s = pm.sample("state", Normal(torch.sigmoid(beta * s @ self.W), self.scale,
-                                          validate_args=False))
+            s = pm.sample(
+                "state", Normal(torch.sigmoid(beta * s @ self.W), self.scale, validate_args=False)
+            )
         pm.loss("cost", 0.5 * ((1 - s) ** 2).sum(-1))
 
     def plain(self, noise: torch.Tensor) -> torch.Tensor:

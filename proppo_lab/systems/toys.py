@@ -1,4 +1,5 @@
 """Small programs whose gradients are known in closed form: ground truth for tests."""
+
 from __future__ import annotations
 
 import torch
@@ -21,7 +22,7 @@ class GaussianToy(System):
         sigma = pm.param("sigma", self.params["sigma"])
         n = self.particles
         x = pm.sample("x", Normal(mu.expand(n), sigma.expand(n)))
-        pm.loss("cost", x ** 2)
+        pm.loss("cost", x**2)
 
     def analytic_gradient(self):
         mu, sigma = (self.params[k].detach() for k in ("mu", "sigma"))
@@ -46,11 +47,11 @@ class GaussianChain(System):
         n = self.particles
         x1 = pm.sample("x1", Normal(mu.expand(n), self.s1))
         x2 = pm.sample("x2", Normal(a * x1, self.s2))
-        pm.loss("cost", x2 ** 2)
+        pm.loss("cost", x2**2)
 
     def analytic_gradient(self):
         mu, a = self.params["mu"].detach(), self.params["a"].detach()
-        return {"mu": 2 * a ** 2 * mu, "a": 2 * a * (mu ** 2 + self.s1 ** 2)}
+        return {"mu": 2 * a**2 * mu, "a": 2 * a * (mu**2 + self.s1**2)}
 
 
 class BernoulliToy(System):
@@ -73,4 +74,4 @@ class BernoulliToy(System):
     def analytic_gradient(self):
         p = torch.sigmoid(self.params["theta"].detach())
         t = self.target
-        return {"theta": p * (1 - p) * ((1 - t) ** 2 - t ** 2)}
+        return {"theta": p * (1 - p) * ((1 - t) ** 2 - t**2)}

@@ -19,22 +19,65 @@ Everything here watches the engine from outside, as an observer
 ``trace`` depends on ``core`` only (plus numpy-free torch, plotly, graphviz);
 it never imports the lab or Jupyter packages.
 """
+
 from .checks import ForwardCheck, gradient_report, report
 from .compare import Comparison, compare
 from .dot import to_dot
-from .figures import (final_variance_figure, heatmap_figure, mean_figure, messages_figure,
-                      sweep_figure, variance_figure, weights_figure)
-from .graph import (LOSS_COLOUR, PARAM_COLOUR, Graph, Instance, Param, capture, edge_id, param_id,
-                    site_id)
+from .figures import (
+    final_variance_figure,
+    heatmap_figure,
+    mean_figure,
+    messages_figure,
+    sweep_figure,
+    variance_figure,
+    weights_figure,
+)
+from .graph import (
+    LOSS_COLOUR,
+    PARAM_COLOUR,
+    Graph,
+    Instance,
+    Param,
+    capture,
+    edge_id,
+    param_id,
+    site_id,
+)
 from .intervals import chi2_quantile, variance_interval
 from .progress import TextProgress
 from .recorder import Recorder
 from .sweep import SweepResult, sweep
 from .welford import GradientStats, Welford
 
-__all__ = ["Comparison", "ForwardCheck", "GradientStats", "Graph", "Instance", "LOSS_COLOUR",
-           "PARAM_COLOUR", "Param", "Recorder", "SweepResult", "TextProgress", "Welford",
-           "capture", "chi2_quantile", "compare", "edge_id", "final_variance_figure",
-           "gradient_report", "heatmap_figure", "mean_figure", "messages_figure", "param_id",
-           "report", "site_id", "sweep", "sweep_figure", "to_dot", "variance_figure",
-           "variance_interval", "weights_figure"]
+__all__ = [
+    "Comparison",
+    "ForwardCheck",
+    "GradientStats",
+    "Graph",
+    "Instance",
+    "LOSS_COLOUR",
+    "PARAM_COLOUR",
+    "Param",
+    "Recorder",
+    "SweepResult",
+    "TextProgress",
+    "Welford",
+    "capture",
+    "chi2_quantile",
+    "compare",
+    "edge_id",
+    "final_variance_figure",
+    "gradient_report",
+    "heatmap_figure",
+    "mean_figure",
+    "messages_figure",
+    "param_id",
+    "report",
+    "site_id",
+    "sweep",
+    "sweep_figure",
+    "to_dot",
+    "variance_figure",
+    "variance_interval",
+    "weights_figure",
+]

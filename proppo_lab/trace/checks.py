@@ -11,6 +11,7 @@ around it:
 * :func:`report`, which turns the error (or a gradient check) into plain
   data a table, a UI or a JSON file can hold.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -52,7 +53,7 @@ class ForwardCheck(Observer):
             self._detach = None
 
     def node_created(self, node) -> None:
-        if node.index == 0:       # a new iteration: values of a discarded one are stale
+        if node.index == 0:  # a new iteration: values of a discarded one are stale
             self._pending = []
         value = node.output
         if isinstance(value, torch.Tensor) and value.is_floating_point():
@@ -63,8 +64,11 @@ class ForwardCheck(Observer):
 
     def flush(self) -> None:
         """Check the collected values now; raise for the first bad node."""
-        if self.lazy and self._pending and _all_finite(
-                [v for node, v in self._pending if node.kind == "loss"]):
+        if (
+            self.lazy
+            and self._pending
+            and _all_finite([v for node, v in self._pending if node.kind == "loss"])
+        ):
             self._pending = []
             return
         bad = self._first_bad()
@@ -91,9 +95,14 @@ class ForwardCheck(Observer):
 
     def _raise(self, node):
         self._pending = []
-        raise NonFiniteError("forward value is not finite (NaN or inf)", site=node.site,
-                             instance=node.instance, propagator=node.propagator_name,
-                             phase="forward", iteration=node.iteration)
+        raise NonFiniteError(
+            "forward value is not finite (NaN or inf)",
+            site=node.site,
+            instance=node.instance,
+            propagator=node.propagator_name,
+            phase="forward",
+            iteration=node.iteration,
+        )
 
 
 def _all_finite(values: list[torch.Tensor]) -> bool:
@@ -110,6 +119,14 @@ def report(err: PropagationError, **extra) -> dict:
 
 def gradient_report(name: str, iteration: int, **extra) -> dict:
     """A non-finite parameter gradient that no node check caught."""
-    return {"type": "NonFiniteGradient", "message": f"gradient of '{name}' is not finite "
-            f"at iteration {iteration}", "site": None, "instance": None, "propagator": None,
-            "phase": "gradient", "param": name, "iteration": iteration, **extra}
+    return {
+        "type": "NonFiniteGradient",
+        "message": f"gradient of '{name}' is not finite at iteration {iteration}",
+        "site": None,
+        "instance": None,
+        "propagator": None,
+        "phase": "gradient",
+        "param": name,
+        "iteration": iteration,
+        **extra,
+    }

@@ -12,12 +12,14 @@ result holds a tidy table (one row per plan, parameter and iteration), a
 summary (mean, standard error, variance with a chi-square interval, SNR) and
 any non-finite report, and makes plotly figures.
 """
+
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import torch
 
@@ -48,7 +50,7 @@ class Comparison:
     plans: dict[str, Any]
     iterations: int
     seed: int
-    summary: dict[str, dict[str, dict]]            # plan -> param -> statistics
+    summary: dict[str, dict[str, dict]]  # plan -> param -> statistics
     history: dict[str, dict[str, dict[str, list]]]  # plan -> param -> grad / variance lists
     errors: list[dict] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
@@ -68,37 +70,65 @@ class Comparison:
         out = []
         for plan, params in self.summary.items():
             for param, s in params.items():
-                out.append({"plan": plan, "param": param, "n": s["n"], "mean": s["mean"],
-                            "se": s["se"], "variance": s["variance"],
-                            "ci_low": s["variance_ci"][0], "ci_high": s["variance_ci"][1],
-                            "snr": s["snr"]})
+                out.append(
+                    {
+                        "plan": plan,
+                        "param": param,
+                        "n": s["n"],
+                        "mean": s["mean"],
+                        "se": s["se"],
+                        "variance": s["variance"],
+                        "ci_low": s["variance_ci"][0],
+                        "ci_high": s["variance_ci"][1],
+                        "snr": s["snr"],
+                    }
+                )
         return out
 
     def to_dict(self) -> dict:
-        return {"plans": {k: plan_json(v) for k, v in self.plans.items()},
-                "iterations": self.iterations, "seed": self.seed, "summary": self.summary,
-                "history": self.history, "errors": self.errors, "seconds": self.seconds}
+        return {
+            "plans": {k: plan_json(v) for k, v in self.plans.items()},
+            "iterations": self.iterations,
+            "seed": self.seed,
+            "summary": self.summary,
+            "history": self.history,
+            "errors": self.errors,
+            "seconds": self.seconds,
+        }
 
     # figures (plotly), see figures.py
     def variance_figure(self, param: str | None = None):
         from .figures import variance_figure
+
         return variance_figure(self, param)
 
     def final_variance_figure(self, param: str | None = None):
         from .figures import final_variance_figure
+
         return final_variance_figure(self, param)
 
     def mean_figure(self, param: str | None = None):
         from .figures import mean_figure
+
         return mean_figure(self, param)
 
 
-def compare(program: Callable[[PropagationManager], Any], plans: Mapping[str, Any],
-            iterations: int, seed: int = 0, default: Any = "RP", *, check: bool = False,
-            on_error: str = "record", confidence: float = 0.95,
-            progress: Callable[[int, int, str], None] | None = None,
-            stop: Callable[[], bool] | None = None, observers: Mapping[str, list] | None = None,
-            spread: bool = False, **manager_kwargs) -> Comparison:
+def compare(
+    program: Callable[[PropagationManager], Any],
+    plans: Mapping[str, Any],
+    iterations: int,
+    seed: int = 0,
+    default: Any = "RP",
+    *,
+    check: bool = False,
+    on_error: str = "record",
+    confidence: float = 0.95,
+    progress: Callable[[int, int, str], None] | None = None,
+    stop: Callable[[], bool] | None = None,
+    observers: Mapping[str, list] | None = None,
+    spread: bool = False,
+    **manager_kwargs,
+) -> Comparison:
     """Run ``program`` for ``iterations`` gradient estimates under each plan.
 
     ``plans``: name -> plan (dict or Plan) or propagator name. ``check=True``
@@ -153,8 +183,11 @@ def compare(program: Callable[[PropagationManager], Any], plans: Mapping[str, An
                 finally:
                     seconds[name] += time.perf_counter() - start
                 stats[name].update(grads, managers[name].particle_gradients if spread else None)
-                flags[name].append(torch.stack([torch.isfinite(g).all() for g in grads.values()])
-                                   if grads else torch.ones(1, dtype=torch.bool))
+                flags[name].append(
+                    torch.stack([torch.isfinite(g).all() for g in grads.values()])
+                    if grads
+                    else torch.ones(1, dtype=torch.bool)
+                )
                 done += 1
                 if progress is not None:
                     progress(done, total, f"{name} {i + 1}/{iterations}")
@@ -162,17 +195,22 @@ def compare(program: Callable[[PropagationManager], Any], plans: Mapping[str, An
                 break
         for name in plans:
             _check_gradients(name, flags[name], managers[name], errors, on_error)
-    return Comparison(plans=dict(plans), iterations=iterations, seed=seed,
-                      summary={n: stats[n].summary(confidence) for n in plans},
-                      history={n: stats[n].history() for n in plans},
-                      errors=errors, seconds=seconds)
+    return Comparison(
+        plans=dict(plans),
+        iterations=iterations,
+        seed=seed,
+        summary={n: stats[n].summary(confidence) for n in plans},
+        history={n: stats[n].history() for n in plans},
+        errors=errors,
+        seconds=seconds,
+    )
 
 
 def _check_gradients(name, flags, pm, errors, on_error) -> None:
     """Name the first iteration whose parameter gradient is not finite (one sync)."""
     if not flags:
         return
-    ok = torch.stack(flags).cpu()          # iterations x params
+    ok = torch.stack(flags).cpu()  # iterations x params
     if bool(ok.all()):
         return
     it, j = (~ok).nonzero()[0].tolist()

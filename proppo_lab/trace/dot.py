@@ -7,17 +7,18 @@ Why DOT ids: Graphviz copies a node's or edge's ``id`` attribute onto the SVG
 without parsing labels. DOT node *names* are internal (``n0``, ``n1``...)
 because ``:`` in a DOT name means a port.
 """
+
 from __future__ import annotations
 
 import math
-from typing import Mapping
+from collections.abc import Mapping
 
 import graphviz
 
 from ..contracts import LOSS_COLOUR, PARAM_COLOUR, text_colour
 from ..core import registry
 
-FONTSIZE = 16          # readable when projected to a class (>= 14)
+FONTSIZE = 16  # readable when projected to a class (>= 14)
 #: a parameter feeding more instances of one site than this is drawn with one edge
 FAN_OUT = 3
 SHAPES = {"sample": "box", "forward": "box", "loss": "doubleoctagon", "param": "ellipse"}
@@ -42,11 +43,18 @@ def to_dot(view_json: Mapping, flows: Mapping | None = None, rankdir: str = "LR"
     :meth:`Recorder.flows` for the same view) scales edge widths with the log
     of the message magnitude.
     """
-    dot = graphviz.Digraph("proppo", graph_attr={
-        "rankdir": rankdir, "fontsize": str(FONTSIZE), "fontname": "Helvetica",
-        "nodesep": "0.4", "ranksep": "0.6"},
+    dot = graphviz.Digraph(
+        "proppo",
+        graph_attr={
+            "rankdir": rankdir,
+            "fontsize": str(FONTSIZE),
+            "fontname": "Helvetica",
+            "nodesep": "0.4",
+            "ranksep": "0.6",
+        },
         node_attr={"fontsize": str(FONTSIZE), "fontname": "Helvetica", "penwidth": "1.2"},
-        edge_attr={"fontsize": str(FONTSIZE - 2), "fontname": "Helvetica"})
+        edge_attr={"fontsize": str(FONTSIZE - 2), "fontname": "Helvetica"},
+    )
     names = {}
     for i, node in enumerate(view_json["nodes"]):
         names[node["id"]] = f"n{i}"
@@ -57,12 +65,22 @@ def to_dot(view_json: Mapping, flows: Mapping | None = None, rankdir: str = "LR"
         if node.get("overrides"):
             label += f"\\n(+{len(node['overrides'])} override{'s' * (len(node['overrides']) > 1)})"
         tooltip = node["id"] + (f" ({node['dist']})" if node.get("dist") else "")
-        dot.node(names[node["id"]], label=label, id=node["id"], shape=SHAPES[kind],
-                 style=STYLES[kind], fillcolor=node["colour"],
-                 fontcolor=text_colour(node["colour"]), tooltip=tooltip)
+        dot.node(
+            names[node["id"]],
+            label=label,
+            id=node["id"],
+            shape=SHAPES[kind],
+            style=STYLES[kind],
+            fillcolor=node["colour"],
+            fontcolor=text_colour(node["colour"]),
+            tooltip=tooltip,
+        )
     edge_flows = (flows or {}).get("edges", {})
-    norms = [v.get("norm") for v in edge_flows.values()
-             if v.get("norm") is not None and math.isfinite(v["norm"]) and v["norm"] > 0]
+    norms = [
+        v.get("norm")
+        for v in edge_flows.values()
+        if v.get("norm") is not None and math.isfinite(v["norm"]) and v["norm"] > 0
+    ]
     lo = math.log10(min(norms)) if norms else 0.0
     hi = math.log10(max(norms)) if norms else 0.0
     kinds = {node["id"]: node["kind"] for node in view_json["nodes"]}
@@ -87,9 +105,12 @@ def to_dot(view_json: Mapping, flows: Mapping | None = None, rankdir: str = "LR"
         title = edge.get("label") or edge["id"]
         attrs = {"id": edge["id"], "tooltip": title}
         if edge["id"] in summary:
-            attrs.update(label=f"all {summary[edge['id']]} steps", style="dashed",
-                         tooltip=f"{title.split(' → ')[0]} → "
-                                 f"{sites[edge['target']]} (all {summary[edge['id']]} steps)")
+            attrs.update(
+                label=f"all {summary[edge['id']]} steps",
+                style="dashed",
+                tooltip=f"{title.split(' → ')[0]} → "
+                f"{sites[edge['target']]} (all {summary[edge['id']]} steps)",
+            )
         if edge["recurrent"] and edge["source"] == edge["target"]:
             attrs["label"] = f"×{edge['count']}"
         elif edge["count"] > 1 and "label" not in attrs:
@@ -106,19 +127,43 @@ def to_dot(view_json: Mapping, flows: Mapping | None = None, rankdir: str = "LR"
 
 def _legend(dot: graphviz.Digraph, nodes) -> None:
     used = list(dict.fromkeys(n["propagator"] for n in nodes if n.get("propagator")))
-    for n in nodes:     # instance overrides bring their propagators into the legend too
+    for n in nodes:  # instance overrides bring their propagators into the legend too
         used.extend(p for p in n.get("overrides", {}).values() if p not in used)
     kinds = {n["kind"] for n in nodes}
     with dot.subgraph(name="cluster_legend") as leg:
-        leg.attr(label="propagators", fontsize=str(FONTSIZE), style="rounded", color="#999999",
-                 id="legend")
+        leg.attr(
+            label="propagators",
+            fontsize=str(FONTSIZE),
+            style="rounded",
+            color="#999999",
+            id="legend",
+        )
         for name in used:
             fill = registry.get(name).colour
-            leg.node(f"legend_{name}", label=name, id=f"legend:{name}", shape="box",
-                     style="filled", fillcolor=fill, fontcolor=text_colour(fill))
+            leg.node(
+                f"legend_{name}",
+                label=name,
+                id=f"legend:{name}",
+                shape="box",
+                style="filled",
+                fillcolor=fill,
+                fontcolor=text_colour(fill),
+            )
         if "param" in kinds:
-            leg.node("legend__param", label="parameter", id="legend:param", shape="ellipse",
-                     style="filled", fillcolor=PARAM_COLOUR)
+            leg.node(
+                "legend__param",
+                label="parameter",
+                id="legend:param",
+                shape="ellipse",
+                style="filled",
+                fillcolor=PARAM_COLOUR,
+            )
         if "loss" in kinds:
-            leg.node("legend__loss", label="loss", id="legend:loss", shape="doubleoctagon",
-                     style="filled", fillcolor=LOSS_COLOUR)
+            leg.node(
+                "legend__loss",
+                label="loss",
+                id="legend:loss",
+                shape="doubleoctagon",
+                style="filled",
+                fillcolor=LOSS_COLOUR,
+            )

@@ -5,6 +5,7 @@ kernel; plotly figures are plain JSON and need no Jupyter package here. Every
 function returns a ``plotly.graph_objects.Figure``; the lab may wrap it in a
 FigureWidget to update it in place.
 """
+
 from __future__ import annotations
 
 import math
@@ -15,13 +16,16 @@ from ..contracts import SERIES_PALETTE
 from ..core import registry
 from ..propagators.parts import Part
 
-
 #: How a log axis reads when the range of its values is not known in advance (the
 #: Lab's live plots): every label a power of ten (10⁻³ … 10²⁰, never "10B" or
 #: "10µ"), few enough labels not to crowd, unlabelled minor ticks between.
-LOG_AXIS = dict(type="log", exponentformat="power", showexponent="all", nticks=6,
-                minor=dict(ticks="outside", ticklen=3, showgrid=True,
-                           gridcolor="rgba(0,0,0,0.04)"))
+LOG_AXIS = dict(
+    type="log",
+    exponentformat="power",
+    showexponent="all",
+    nticks=6,
+    minor=dict(ticks="outside", ticklen=3, showgrid=True, gridcolor="rgba(0,0,0,0.04)"),
+)
 
 
 def log_axis(values=()) -> dict:
@@ -41,8 +45,14 @@ def _colour(name: str, i: int) -> str | None:
 
 
 def _layout(fig: go.Figure, title: str, x: str, y: str, logy: bool = False) -> go.Figure:
-    fig.update_layout(title=title, xaxis_title=x, yaxis_title=y, template="plotly_white",
-                      legend_title_text="", margin=dict(l=60, r=20, t=50, b=50))
+    fig.update_layout(
+        title=title,
+        xaxis_title=x,
+        yaxis_title=y,
+        template="plotly_white",
+        legend_title_text="",
+        margin=dict(l=60, r=20, t=50, b=50),
+    )
     if logy:
         values = [v for trace in fig.data for v in (trace.y or ())]
         fig.update_yaxes(**log_axis(values))
@@ -54,6 +64,7 @@ def _finite(v) -> bool:
 
 
 # -- message flows -------------------------------------------------------------------
+
 
 def messages_figure(recorder, kind: str = "grad", sites=None) -> go.Figure:
     """Message magnitude per instance (log y), latest pass: one trace per site.
@@ -77,8 +88,7 @@ def weights_figure(recorder, site: str) -> go.Figure:
     xs, parts = recorder.weight_series(site)
     fig = go.Figure()
     for part, ws in parts.items():
-        fig.add_trace(go.Scatter(x=xs, y=ws, mode="lines+markers",
-                                 name=Part.title_for(part)))
+        fig.add_trace(go.Scatter(x=xs, y=ws, mode="lines+markers", name=Part.title_for(part)))
     fig.update_yaxes(range=[-0.02, 1.02])
     return _layout(fig, f"TP weights at '{site}'", "instance", "weight")
 
@@ -87,12 +97,20 @@ def heatmap_figure(recorder, site: str, kind: str = "grad") -> go.Figure:
     """log10 message norm, instance x iteration, from the recorder's history."""
     instances, iterations, z = recorder.matrix(site, kind)
     logz = [[math.log10(v) if _finite(v) and v > 0 else None for v in row] for row in z]
-    fig = go.Figure(go.Heatmap(x=iterations, y=instances, z=logz, colorscale="Viridis",
-                               colorbar=dict(title=f"log10 |{kind}|")))
+    fig = go.Figure(
+        go.Heatmap(
+            x=iterations,
+            y=instances,
+            z=logz,
+            colorscale="Viridis",
+            colorbar=dict(title=f"log10 |{kind}|"),
+        )
+    )
     return _layout(fig, f"|{kind}| at '{site}' over iterations", "iteration", "instance")
 
 
 # -- gradient statistics --------------------------------------------------------------
+
 
 def _param(result, param):
     if param is not None:
@@ -111,8 +129,15 @@ def variance_figure(result, param: str | None = None) -> go.Figure:
         if param not in params:
             continue
         var = params[param]["variance"]
-        fig.add_trace(go.Scatter(x=list(range(1, len(var) + 1)), y=var, mode="lines", name=plan,
-                                 line=dict(color=_colour(plan, i))))
+        fig.add_trace(
+            go.Scatter(
+                x=list(range(1, len(var) + 1)),
+                y=var,
+                mode="lines",
+                name=plan,
+                line=dict(color=_colour(plan, i)),
+            )
+        )
     return _layout(fig, f"gradient variance of '{param}'", "iterations", "variance", logy=True)
 
 
@@ -129,10 +154,16 @@ def final_variance_figure(result, param: str | None = None) -> go.Figure:
         lo.append(s["variance"] - s["variance_ci"][0])
         hi.append(s["variance_ci"][1] - s["variance"])
         colours.append(_colour(plan, i))
-    fig = go.Figure(go.Bar(x=plans, y=ys, marker_color=colours, name="variance",
-                           error_y=dict(type="data", symmetric=False, array=hi, arrayminus=lo)))
-    return _layout(fig, f"gradient variance of '{param}' (95% CI)", "plan", "variance",
-                   logy=True)
+    fig = go.Figure(
+        go.Bar(
+            x=plans,
+            y=ys,
+            marker_color=colours,
+            name="variance",
+            error_y=dict(type="data", symmetric=False, array=hi, arrayminus=lo),
+        )
+    )
+    return _layout(fig, f"gradient variance of '{param}' (95% CI)", "plan", "variance", logy=True)
 
 
 def mean_figure(result, param: str | None = None) -> go.Figure:
@@ -151,9 +182,16 @@ def mean_figure(result, param: str | None = None) -> go.Figure:
         ys.append(m)
         es.append(2 * se)
         colours.append(_colour(plan, i))
-    fig = go.Figure(go.Scatter(x=plans, y=ys, mode="markers", name="mean",
-                               marker=dict(size=12, color=colours),
-                               error_y=dict(type="data", array=es)))
+    fig = go.Figure(
+        go.Scatter(
+            x=plans,
+            y=ys,
+            mode="markers",
+            name="mean",
+            marker=dict(size=12, color=colours),
+            error_y=dict(type="data", array=es),
+        )
+    )
     return _layout(fig, f"mean gradient of '{param}' (± 2 se)", "plan", "gradient")
 
 
@@ -164,16 +202,30 @@ def sweep_figure(result, param: str | None = None, x: str | None = None) -> go.F
         param = next((p for e in result.entries for p in e["summary"]), None)
     fig = go.Figure()
     for i, plan in enumerate(result.plans):
-        pts = sorted((e["point"][x], e["summary"][param]) for e in result.entries
-                     if e["plan"] == plan and param in e["summary"]
-                     and _finite(e["summary"][param]["variance"]))
+        pts = sorted(
+            (e["point"][x], e["summary"][param])
+            for e in result.entries
+            if e["plan"] == plan
+            and param in e["summary"]
+            and _finite(e["summary"][param]["variance"])
+        )
         if not pts:
             continue
         xs = [p for p, _ in pts]
         ys = [s["variance"] for _, s in pts]
-        fig.add_trace(go.Scatter(
-            x=xs, y=ys, mode="lines+markers", name=plan, line=dict(color=_colour(plan, i)),
-            error_y=dict(type="data", symmetric=False,
-                         array=[s["variance_ci"][1] - s["variance"] for _, s in pts],
-                         arrayminus=[s["variance"] - s["variance_ci"][0] for _, s in pts])))
+        fig.add_trace(
+            go.Scatter(
+                x=xs,
+                y=ys,
+                mode="lines+markers",
+                name=plan,
+                line=dict(color=_colour(plan, i)),
+                error_y=dict(
+                    type="data",
+                    symmetric=False,
+                    array=[s["variance_ci"][1] - s["variance"] for _, s in pts],
+                    arrayminus=[s["variance"] - s["variance_ci"][0] for _, s in pts],
+                ),
+            )
+        )
     return _layout(fig, f"gradient variance of '{param}' vs {x}", x, "variance", logy=True)

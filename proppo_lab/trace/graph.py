@@ -24,10 +24,12 @@ Parameters are ``param:<name>`` in both views. Ids depend only on site names,
 instance indices and parameter names, so the same program gives the same ids
 on every run.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import torch
 
@@ -63,7 +65,7 @@ def edge_label(source: str, target: str, count: int = 1) -> str:
     """An edge's readable title: ``beta → state (all 100 steps)``, ``state → state (×99)``."""
     label = f"{node_name(source)} → {node_name(target)}"
     if count > 1:
-        label += (f" (all {count} steps)" if source.startswith("param:") else f" (×{count})")
+        label += f" (all {count} steps)" if source.startswith("param:") else f" (×{count})"
     return label
 
 
@@ -73,9 +75,9 @@ class Instance:
 
     site: str
     instance: int
-    kind: str                       # "sample", "forward" or "loss"
-    index: int                      # position on the tape
-    propagator: str | None          # what served it during capture (None for losses)
+    kind: str  # "sample", "forward" or "loss"
+    index: int  # position on the tape
+    propagator: str | None  # what served it during capture (None for losses)
     dist: str | None
     shape: tuple[int, ...] | None
     dtype: str | None
@@ -161,8 +163,9 @@ class Graph:
         raise KeyError(f"no node {node_id!r} in the graph")
 
     # -- plans ----------------------------------------------------------------
-    def propagator(self, site: str, instance: int | None = None, plan=None,
-                   default=None) -> str | None:
+    def propagator(
+        self, site: str, instance: int | None = None, plan=None, default=None
+    ) -> str | None:
         """Which propagator ``plan`` gives a site (or one instance); None for losses."""
         kind = self.site_kind(site)
         if kind == "loss":
@@ -204,10 +207,24 @@ class Graph:
         plan = Plan.from_dict(plan)
         out = []
         for p in self.params:
-            out.append({"id": p.id, "kind": "param", "site": p.name, "instance": None,
-                        "count": 1, "propagator": None, "options": {}, "colour": PARAM_COLOUR,
-                        "label": p.name, "overrides": {}, "dist": None,
-                        "shape": list(p.shape), "dtype": p.dtype, "device": p.device})
+            out.append(
+                {
+                    "id": p.id,
+                    "kind": "param",
+                    "site": p.name,
+                    "instance": None,
+                    "count": 1,
+                    "propagator": None,
+                    "options": {},
+                    "colour": PARAM_COLOUR,
+                    "label": p.name,
+                    "overrides": {},
+                    "dist": None,
+                    "shape": list(p.shape),
+                    "dtype": p.dtype,
+                    "device": p.device,
+                }
+            )
         if view == "rolled":
             counts = self.counts()
             firsts: dict[str, Instance] = {}
@@ -216,30 +233,55 @@ class Graph:
             for site, first in firsts.items():
                 prop = self.propagator(site, None, plan, default)
                 sp = plan.sites.get(site)
-                overrides = ({str(i): s.propagator for i, s in sorted(sp.instances.items())}
-                             if sp is not None and first.kind != "loss" else {})
+                overrides = (
+                    {str(i): s.propagator for i, s in sorted(sp.instances.items())}
+                    if sp is not None and first.kind != "loss"
+                    else {}
+                )
                 n = counts[site]
-                out.append({"id": site_id(site), "kind": first.kind, "site": site,
-                            "instance": None, "count": n, "propagator": prop,
-                            "options": self.explicit_options(plan, site)
-                            if first.kind != "loss" else {},
-                            "colour": self.colour(prop, first.kind),
-                            "label": site if n == 1 else f"{site} ×{n}",
-                            "overrides": overrides, "dist": first.dist,
-                            "shape": list(first.shape) if first.shape is not None else None,
-                            "dtype": first.dtype, "device": first.device})
+                out.append(
+                    {
+                        "id": site_id(site),
+                        "kind": first.kind,
+                        "site": site,
+                        "instance": None,
+                        "count": n,
+                        "propagator": prop,
+                        "options": self.explicit_options(plan, site)
+                        if first.kind != "loss"
+                        else {},
+                        "colour": self.colour(prop, first.kind),
+                        "label": site if n == 1 else f"{site} ×{n}",
+                        "overrides": overrides,
+                        "dist": first.dist,
+                        "shape": list(first.shape) if first.shape is not None else None,
+                        "dtype": first.dtype,
+                        "device": first.device,
+                    }
+                )
         else:
             for inst in self.instances:
                 prop = self.propagator(inst.site, inst.instance, plan, default)
-                out.append({"id": inst.id, "kind": inst.kind, "site": inst.site,
-                            "instance": inst.instance, "count": 1, "propagator": prop,
-                            "options": self.explicit_options(plan, inst.site, inst.instance)
-                            if inst.kind != "loss" else {},
-                            "colour": self.colour(prop, inst.kind),
-                            "label": f"{inst.site}[{inst.instance}]", "overrides": {},
-                            "dist": inst.dist,
-                            "shape": list(inst.shape) if inst.shape is not None else None,
-                            "dtype": inst.dtype, "device": inst.device})
+                out.append(
+                    {
+                        "id": inst.id,
+                        "kind": inst.kind,
+                        "site": inst.site,
+                        "instance": inst.instance,
+                        "count": 1,
+                        "propagator": prop,
+                        "options": self.explicit_options(plan, inst.site, inst.instance)
+                        if inst.kind != "loss"
+                        else {},
+                        "colour": self.colour(prop, inst.kind),
+                        "label": f"{inst.site}[{inst.instance}]",
+                        "overrides": {},
+                        "dist": inst.dist,
+                        "shape": list(inst.shape) if inst.shape is not None else None,
+                        "dtype": inst.dtype,
+                        "device": inst.device,
+                    }
+                )
         return out
 
     def _site_of(self, node_id: str) -> str | None:
@@ -249,17 +291,33 @@ class Graph:
         if view not in VIEWS:
             raise ValueError(f"view must be one of {VIEWS}, got {view!r}")
         if view == "unrolled":
-            return [{"id": edge_id(s, t), "source": s, "target": t,
-                     "recurrent": self._site_of(s) is not None
-                     and self._site_of(s) == self._site_of(t), "count": 1,
-                     "label": edge_label(s, t)}
-                    for s, t in self.instance_edges]
+            return [
+                {
+                    "id": edge_id(s, t),
+                    "source": s,
+                    "target": t,
+                    "recurrent": self._site_of(s) is not None
+                    and self._site_of(s) == self._site_of(t),
+                    "count": 1,
+                    "label": edge_label(s, t),
+                }
+                for s, t in self.instance_edges
+            ]
         rolled: dict[tuple[str, str], int] = {}
         for s, t in self.instance_edges:
             key = (self.rolled_id(s), self.rolled_id(t))
             rolled[key] = rolled.get(key, 0) + 1
-        return [{"id": edge_id(s, t), "source": s, "target": t, "recurrent": s == t,
-                 "count": n, "label": edge_label(s, t, n)} for (s, t), n in rolled.items()]
+        return [
+            {
+                "id": edge_id(s, t),
+                "source": s,
+                "target": t,
+                "recurrent": s == t,
+                "count": n,
+                "label": edge_label(s, t, n),
+            }
+            for (s, t), n in rolled.items()
+        ]
 
     def to_json(self, plan=None, view: str = "rolled", default=None) -> dict:
         """The graph coloured by ``plan`` (a dict or Plan; None: the capture's plan).
@@ -269,42 +327,68 @@ class Graph:
         """
         plan = self.plan if plan is None else plan
         default = self.default if default is None else default
-        return {"view": view, "sites": self.sites,
-                "nodes": self._nodes(view, plan, default), "edges": self._edges(view)}
+        return {
+            "view": view,
+            "sites": self.sites,
+            "nodes": self._nodes(view, plan, default),
+            "edges": self._edges(view),
+        }
 
-    def to_dot(self, plan=None, view: str = "rolled", flows: Mapping | None = None,
-               default=None, rankdir: str = "LR") -> str:
+    def to_dot(
+        self,
+        plan=None,
+        view: str = "rolled",
+        flows: Mapping | None = None,
+        default=None,
+        rankdir: str = "LR",
+    ) -> str:
         """DOT source (Graphviz) of the graph coloured by ``plan``; see :mod:`.dot`."""
         from .dot import to_dot
+
         return to_dot(self.to_json(plan, view, default), flows=flows, rankdir=rankdir)
 
-    def to_svg(self, plan=None, view: str = "rolled", flows: Mapping | None = None,
-               default=None) -> str:
+    def to_svg(
+        self, plan=None, view: str = "rolled", flows: Mapping | None = None, default=None
+    ) -> str:
         """SVG via the ``dot`` binary (needs Graphviz installed)."""
         import graphviz
-        return graphviz.Source(self.to_dot(plan, view, flows, default)).pipe(
-            format="svg").decode()
+
+        return graphviz.Source(self.to_dot(plan, view, flows, default)).pipe(format="svg").decode()
 
     def __repr__(self) -> str:
-        return (f"Graph({len(self.sites)} sites, {len(self.instances)} instances, "
-                f"{len(self.params)} params, {len(self.instance_edges)} edges)")
+        return (
+            f"Graph({len(self.sites)} sites, {len(self.instances)} instances, "
+            f"{len(self.params)} params, {len(self.instance_edges)} edges)"
+        )
 
 
 # -- capture ------------------------------------------------------------------------
 
+
 def _describe(node) -> Instance:
     value = node.output if node.output is not None else (node.inputs[0] if node.inputs else None)
     dist = node.saved.get("source_dist", node.dist)
-    return Instance(site=node.site, instance=node.instance, kind=node.kind, index=node.index,
-                    propagator=None if node.kind == "loss" else node.propagator_name,
-                    dist=type(dist).__name__ if dist is not None else None,
-                    shape=tuple(value.shape) if value is not None else None,
-                    dtype=_dtype(value.dtype) if value is not None else None,
-                    device=str(value.device) if value is not None else None)
+    return Instance(
+        site=node.site,
+        instance=node.instance,
+        kind=node.kind,
+        index=node.index,
+        propagator=None if node.kind == "loss" else node.propagator_name,
+        dist=type(dist).__name__ if dist is not None else None,
+        shape=tuple(value.shape) if value is not None else None,
+        dtype=_dtype(value.dtype) if value is not None else None,
+        device=str(value.device) if value is not None else None,
+    )
 
 
-def capture(program: Callable[[PropagationManager], Any], plan=None, default="RP", *,
-            ops: bool = True, **manager_kwargs) -> Graph:
+def capture(
+    program: Callable[[PropagationManager], Any],
+    plan=None,
+    default="RP",
+    *,
+    ops: bool = True,
+    **manager_kwargs,
+) -> Graph:
     """Run ``program`` once and return its :class:`Graph`.
 
     The program runs under a fresh manager with ``record_edges=True``; parents
@@ -319,7 +403,7 @@ def capture(program: Callable[[PropagationManager], Any], plan=None, default="RP
     try:
         try:
             program(pm)
-        except RegroupError:   # a coupled node learnt its grouping: draw upstream in groups
+        except RegroupError:  # a coupled node learnt its grouping: draw upstream in groups
             pm.discard()
             program(pm)
         tape = pm.tape
@@ -336,12 +420,20 @@ def capture(program: Callable[[PropagationManager], Any], plan=None, default="RP
                 edges.append((site_id(parent.site, parent.instance), nid))
             if ops:
                 op_names[nid] = walk.ops_between(node, owners)
-        params = [Param(name, tuple(t.shape), _dtype(t.dtype), str(t.device))
-                  for name, t in pm.params.items()]
+        params = [
+            Param(name, tuple(t.shape), _dtype(t.dtype), str(t.device))
+            for name, t in pm.params.items()
+        ]
     finally:
         pm.discard()
     order = {p.id: i for i, p in enumerate(params)}
     order.update({inst.id: len(params) + inst.index for inst in instances})
     edges = sorted(dict.fromkeys(edges), key=lambda e: (order[e[1]], order[e[0]]))
-    return Graph(instances=instances, params=params, instance_edges=edges,
-                 plan=Plan.from_dict(plan), default=default, op_names=op_names)
+    return Graph(
+        instances=instances,
+        params=params,
+        instance_edges=edges,
+        plan=Plan.from_dict(plan),
+        default=default,
+        op_names=op_names,
+    )

@@ -7,6 +7,7 @@ already at 10 degrees of freedom. For a vector parameter the variance is the
 sum over elements and the interval treats it with the same degrees of freedom
 (exact for a scalar, an approximation otherwise).
 """
+
 from __future__ import annotations
 
 import math

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Callable
+from collections.abc import Callable
 
 
 def describe(done: float, total: float, elapsed: float) -> str:
@@ -53,8 +53,9 @@ class _Throttled:
 class TextProgress(_Throttled):
     """A carriage-return text bar (terminals, scripts, CI logs)."""
 
-    def __init__(self, total: int, label: str = "", width: int = 30, stream=None,
-                 min_interval: float = 0.1):
+    def __init__(
+        self, total: int, label: str = "", width: int = 30, stream=None, min_interval: float = 0.1
+    ):
         super().__init__(total, label, min_interval)
         self.width = width
         self.stream = stream if stream is not None else sys.stderr
@@ -76,8 +77,9 @@ class WidgetProgress(_Throttled):
         from IPython.display import display
 
         super().__init__(total, label, min_interval)
-        self.bar = widgets.IntProgress(value=0, min=0, max=self.total, description=label,
-                                       tooltip=f"{label}: progress")
+        self.bar = widgets.IntProgress(
+            value=0, min=0, max=self.total, description=label, tooltip=f"{label}: progress"
+        )
         self.text = widgets.Label(value=f"0/{self.total}")
         display(widgets.HBox([self.bar, self.text]))
 

@@ -26,10 +26,12 @@ Memory is bounded: the latest pass is kept in full, earlier ones as per-node
 summaries in a history that keeps every k-th pass, doubling k whenever it
 holds ``history`` entries.
 """
+
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 
@@ -56,8 +58,8 @@ class Recorder(Observer):
             raise ValueError("history must hold at least 2 passes")
         self.graph = graph
         self.capacity = history
-        self.stride = 1               # keep every stride-th pass in the history
-        self.passes = 0               # backward passes seen
+        self.stride = 1  # keep every stride-th pass in the history
+        self.passes = 0  # backward passes seen
         self._latest_raw = None
         self._latest: dict[str, dict] | None = None
         self.latest_iteration: int | None = None
@@ -66,7 +68,7 @@ class Recorder(Observer):
         self._reset_pass()
 
     # -- attaching ----------------------------------------------------------
-    def attach(self, pm) -> "Recorder":
+    def attach(self, pm) -> Recorder:
         """Observe ``pm`` (and only it) until :meth:`detach`."""
         self.detach()
         self._detach = pm.observe(self)
@@ -104,14 +106,15 @@ class Recorder(Observer):
             self._sent.append((sender, target, kind, content))
         elif isinstance(content, torch.Tensor):
             # a fresh gradient term: take its norm now so the term can be freed
-            self._sent.append((sender, target, kind,
-                               torch.linalg.vector_norm(content.detach().float())))
+            self._sent.append(
+                (sender, target, kind, torch.linalg.vector_norm(content.detach().float()))
+            )
 
     def _capture(self, tape) -> tuple:
         """The pass as device scalars and light node descriptors: no host sync, and
         no reference to the nodes (which would keep their autograd graphs alive)."""
         scalars: list = []
-        pending: dict[int, tuple[torch.Tensor, list[int]]] = {}   # id -> (tensor, slots)
+        pending: dict[int, tuple[torch.Tensor, list[int]]] = {}  # id -> (tensor, slots)
 
         def slot(value) -> int:
             scalars.append(value)
@@ -131,12 +134,19 @@ class Recorder(Observer):
         for node in tape:
             grad = node.inbox.get("grad")
             cost = node.inbox.get("cost")
-            inbox.append((lite(node), norm_slot(grad) if isinstance(grad, torch.Tensor) else None,
-                          norm_slot(cost) if isinstance(cost, torch.Tensor) else None))
-        sent = [(lite(s), lite(t), k, norm_slot(n) if n.dim() else slot(n))
-                for s, t, k, n in self._sent]
-        for t, norm in zip((t for t, _ in pending.values()),
-                           norms([t for t, _ in pending.values()])):
+            inbox.append(
+                (
+                    lite(node),
+                    norm_slot(grad) if isinstance(grad, torch.Tensor) else None,
+                    norm_slot(cost) if isinstance(cost, torch.Tensor) else None,
+                )
+            )
+        sent = [
+            (lite(s), lite(t), k, norm_slot(n) if n.dim() else slot(n)) for s, t, k, n in self._sent
+        ]
+        for t, norm in zip(
+            (t for t, _ in pending.values()), norms([t for t, _ in pending.values()])
+        ):
             for i in pending[id(t)][1]:
                 scalars[i] = norm
         weights = [(lite(s), {k: slot(v) for k, v in w.items()}) for s, w in self._weights]
@@ -146,14 +156,18 @@ class Recorder(Observer):
     @staticmethod
     def _build(raw) -> dict[str, dict]:
         inbox, sent, weights, baselines, scalars = raw
-        values = to_floats(scalars)        # the one host sync of the pass
+        values = to_floats(scalars)  # the one host sync of the pass
 
         records: dict[str, dict] = {}
         for node, g, c in inbox:
             rec = records[site_id(node.site, node.instance)] = {
-                "site": node.site, "instance": node.instance, "kind": node.kind,
+                "site": node.site,
+                "instance": node.instance,
+                "kind": node.kind,
                 "propagator": None if node.kind == "loss" else node.propagator_name,
-                "sent": [], "messages": {}}
+                "sent": [],
+                "messages": {},
+            }
             if g is not None:
                 rec["messages"]["grad"] = values[g]
             if c is not None:
@@ -181,8 +195,9 @@ class Recorder(Observer):
         self._latest_raw, self._latest = raw, None
         self.latest_iteration = tape[0].iteration if tape else self.passes
         if self.passes % self.stride == 0:
-            self._history.append({"pass": self.passes, "iteration": self.latest_iteration,
-                                  "raw": raw})
+            self._history.append(
+                {"pass": self.passes, "iteration": self.latest_iteration, "raw": raw}
+            )
             if len(self._history) >= self.capacity:
                 self._history = self._history[::2]
                 self.stride *= 2
@@ -231,15 +246,20 @@ class Recorder(Observer):
         graph = graph or self.graph
         edges: dict[str, dict] = {}
         if graph is not None:
-            unrolled = {nid: s["messages"].get("backprop") for nid, s in
-                        ({nid: _summary(r) for nid, r in records.items()}).items()}
+            unrolled = {
+                nid: s["messages"].get("backprop")
+                for nid, s in ({nid: _summary(r) for nid, r in records.items()}).items()
+            }
             groups: dict[str, list[float]] = {}
             for src, dst in graph.instance_edges:
                 norm = unrolled.get(dst)
                 if norm is None:
                     continue
-                key = edge_id(src, dst) if view == "unrolled" else \
-                    edge_id(graph.rolled_id(src), graph.rolled_id(dst))
+                key = (
+                    edge_id(src, dst)
+                    if view == "unrolled"
+                    else edge_id(graph.rolled_id(src), graph.rolled_id(dst))
+                )
                 groups.setdefault(key, []).append(norm)
             edges = {k: {"norm": _rss(v)} for k, v in groups.items()}
         return {"nodes": nodes, "edges": edges}
@@ -256,8 +276,11 @@ class Recorder(Observer):
 
     def weight_series(self, site: str) -> tuple[list[int], dict[str, list[float]]]:
         """TP's weights per instance at a site, latest pass: (instances, {part: [w]})."""
-        rows = sorted((r["instance"], r["weights"]) for r in self.records().values()
-                      if r["site"] == site and "weights" in r)
+        rows = sorted(
+            (r["instance"], r["weights"])
+            for r in self.records().values()
+            if r["site"] == site and "weights" in r
+        )
         parts: dict[str, list[float]] = {}
         for _, w in rows:
             for k in w:
@@ -269,11 +292,22 @@ class Recorder(Observer):
 
     def matrix(self, site: str, kind: str = "grad") -> tuple[list[int], list[int], list[list]]:
         """History as (instances, iterations, z[instance][iteration]) for a heatmap."""
-        instances = sorted({int(nid.rsplit("#", 1)[1]) for h in self.history for nid in h["nodes"]
-                            if nid.startswith(f"site:{site}#")})
+        instances = sorted(
+            {
+                int(nid.rsplit("#", 1)[1])
+                for h in self.history
+                for nid in h["nodes"]
+                if nid.startswith(f"site:{site}#")
+            }
+        )
         iterations = [h["iteration"] for h in self.history]
-        z = [[h["nodes"].get(site_id(site, i), {}).get("messages", {}).get(kind)
-              for h in self.history] for i in instances]
+        z = [
+            [
+                h["nodes"].get(site_id(site, i), {}).get("messages", {}).get(kind)
+                for h in self.history
+            ]
+            for i in instances
+        ]
         return instances, iterations, z
 
 
@@ -303,13 +337,17 @@ def _roll(nodes: Mapping[str, dict]) -> dict[str, dict]:
     out = {}
     for rid, items in groups.items():
         kinds = dict.fromkeys(k for s in items for k in s["messages"])
-        entry: dict[str, Any] = {"messages": {k: _rss(s["messages"][k] for s in items
-                                                      if k in s["messages"]) for k in kinds}}
+        entry: dict[str, Any] = {
+            "messages": {
+                k: _rss(s["messages"][k] for s in items if k in s["messages"]) for k in kinds
+            }
+        }
         ws = [s["weights"] for s in items if "weights" in s]
         if ws:
             parts = dict.fromkeys(k for w in ws for k in w)
-            entry["weights"] = {k: sum(w[k] for w in ws if k in w) /
-                                sum(1 for w in ws if k in w) for k in parts}
+            entry["weights"] = {
+                k: sum(w[k] for w in ws if k in w) / sum(1 for w in ws if k in w) for k in parts
+            }
         bs = [s["baseline"] for s in items if "baseline" in s]
         if bs:
             entry["baseline"] = sum(bs) / len(bs)

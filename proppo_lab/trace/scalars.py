@@ -3,6 +3,7 @@
 A backward pass on a GPU must not wait for the host, so observers keep norms
 and weights as 0-d device tensors and convert them together at the end.
 """
+
 from __future__ import annotations
 
 import torch

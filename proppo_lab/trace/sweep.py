@@ -7,13 +7,15 @@ takes minutes, so it must show progress, survive an interruption and grow
 the same path skips the entries already there with the same iterations and
 seed, and adds the rest.
 """
+
 from __future__ import annotations
 
 import itertools
 import json
 import os
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 from .compare import compare, plan_json
 from .progress import make_progress
@@ -47,14 +49,29 @@ class SweepResult:
         out = []
         for e in self.entries:
             for param, s in e["summary"].items():
-                out.append({**e["point"], "plan": e["plan"], "param": param, "n": s["n"],
-                            "mean": s["mean"], "se": s["se"], "variance": s["variance"],
-                            "ci_low": s["variance_ci"][0], "ci_high": s["variance_ci"][1]})
+                out.append(
+                    {
+                        **e["point"],
+                        "plan": e["plan"],
+                        "param": param,
+                        "n": s["n"],
+                        "mean": s["mean"],
+                        "se": s["se"],
+                        "variance": s["variance"],
+                        "ci_low": s["variance_ci"][0],
+                        "ci_high": s["variance_ci"][1],
+                    }
+                )
         return out
 
     def to_dict(self) -> dict:
-        return {"over": self.over, "plans": {k: plan_json(v) for k, v in self.plans.items()},
-                "iterations": self.iterations, "seed": self.seed, "entries": self.entries}
+        return {
+            "over": self.over,
+            "plans": {k: plan_json(v) for k, v in self.plans.items()},
+            "iterations": self.iterations,
+            "seed": self.seed,
+            "entries": self.entries,
+        }
 
     def save(self, path: str | os.PathLike) -> None:
         tmp = f"{path}.tmp"
@@ -63,21 +80,36 @@ class SweepResult:
         os.replace(tmp, path)
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "SweepResult":
+    def load(cls, path: str | os.PathLike) -> SweepResult:
         with open(path) as fh:
             raw = json.load(fh)
-        return cls(over=raw["over"], plans=raw["plans"], iterations=raw["iterations"],
-                   seed=raw["seed"], entries=raw["entries"])
+        return cls(
+            over=raw["over"],
+            plans=raw["plans"],
+            iterations=raw["iterations"],
+            seed=raw["seed"],
+            entries=raw["entries"],
+        )
 
     def figure(self, param: str | None = None, x: str | None = None):
         from .figures import sweep_figure
+
         return sweep_figure(self, param, x)
 
 
-def sweep(program_factory: Callable[..., Any], over: Mapping[str, Sequence], plans: Mapping[str, Any],
-          iterations: int, seed: int = 0, default: Any = "RP", *, progress: Any = True,
-          path: str | os.PathLike | None = None, stop: Callable[[], bool] | None = None,
-          **compare_kwargs) -> SweepResult:
+def sweep(
+    program_factory: Callable[..., Any],
+    over: Mapping[str, Sequence],
+    plans: Mapping[str, Any],
+    iterations: int,
+    seed: int = 0,
+    default: Any = "RP",
+    *,
+    progress: Any = True,
+    path: str | os.PathLike | None = None,
+    stop: Callable[[], bool] | None = None,
+    **compare_kwargs,
+) -> SweepResult:
     """Gradient statistics at every point of the grid ``over`` under every plan.
 
     ``program_factory(**point)`` returns the program (a System) for a point,
@@ -87,11 +119,16 @@ def sweep(program_factory: Callable[..., Any], over: Mapping[str, Sequence], pla
     True for a text bar on stderr, a callable ``f(done, total, text)``, or False.
     """
     over = {k: list(v) for k, v in over.items()}
-    result = SweepResult(over={k: list(v) for k, v in over.items()}, plans=dict(plans), iterations=iterations, seed=seed)
+    result = SweepResult(
+        over={k: list(v) for k, v in over.items()},
+        plans=dict(plans),
+        iterations=iterations,
+        seed=seed,
+    )
     if path is not None and os.path.exists(path):
         old = SweepResult.load(path)
         result.entries = [e for e in old.entries]
-        for k, vs in old.over.items():           # remember points of earlier calls
+        for k, vs in old.over.items():  # remember points of earlier calls
             merged = list(dict.fromkeys([*vs, *over.get(k, [])]))
             result.over[k] = merged if k in over else vs
         result.plans = {**old.plans, **{k: plan_json(v) for k, v in plans.items()}}
@@ -100,8 +137,12 @@ def sweep(program_factory: Callable[..., Any], over: Mapping[str, Sequence], pla
     for point in points:
         for name in plans:
             e = result.entry(point, name)
-            if e is not None and e["iterations"] == iterations and e["seed"] == seed \
-                    and not e.get("stopped"):
+            if (
+                e is not None
+                and e["iterations"] == iterations
+                and e["seed"] == seed
+                and not e.get("stopped")
+            ):
                 result.skipped += 1
             else:
                 todo.append((point, name))
@@ -110,14 +151,32 @@ def sweep(program_factory: Callable[..., Any], over: Mapping[str, Sequence], pla
         if stop is not None and stop():
             break
         text = " ".join(f"{k}={v}" for k, v in point.items()) + f" {name}"
-        tick = (lambda d, t, _s, u=u, text=text: bar(u * iterations + d, len(todo) * iterations,
-                                                    text)) if bar else None
-        res = compare(program_factory(**point), {name: plans[name]}, iterations, seed, default,
-                      progress=tick, stop=stop, **compare_kwargs)
+        tick = (
+            (lambda d, t, _s, u=u, text=text: bar(u * iterations + d, len(todo) * iterations, text))
+            if bar
+            else None
+        )
+        res = compare(
+            program_factory(**point),
+            {name: plans[name]},
+            iterations,
+            seed,
+            default,
+            progress=tick,
+            stop=stop,
+            **compare_kwargs,
+        )
         summary = res.summary[name]
         n = max((s["n"] for s in summary.values()), default=0)
-        entry = {"point": point, "plan": name, "iterations": iterations, "seed": seed,
-                 "summary": summary, "errors": res.errors, "seconds": res.seconds[name]}
+        entry = {
+            "point": point,
+            "plan": name,
+            "iterations": iterations,
+            "seed": seed,
+            "summary": summary,
+            "errors": res.errors,
+            "seconds": res.seconds[name],
+        }
         if n < iterations and not res.errors:
             entry["stopped"] = True
         old = result.entry(point, name)

@@ -5,9 +5,11 @@ off autograd while the tape is alive, before ``backward`` frees the graph.
 Every walk stops at other nodes' outputs, so it costs the size of the node's
 own segment of the graph, not of the whole program.
 """
+
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 import torch
 
@@ -37,8 +39,9 @@ def _walk(stack: list, visit: Callable[[Any], bool]) -> None:
             stack.extend(next_fn for next_fn, _ in fn.next_functions)
 
 
-def parents(node: Node, owners: Mapping[Any, Node],
-            params: Mapping[str, torch.Tensor]) -> tuple[list[Node], list[str]]:
+def parents(
+    node: Node, owners: Mapping[Any, Node], params: Mapping[str, torch.Tensor]
+) -> tuple[list[Node], list[str]]:
     """Earlier nodes (in tape order) and named parameters that ``node``'s inputs depend on."""
     by_tensor = {id(t): name for name, t in params.items()}
     nodes: list[Node] = []
@@ -59,7 +62,7 @@ def parents(node: Node, owners: Mapping[Any, Node],
             if owner not in nodes:
                 nodes.append(owner)
             return False
-        variable = getattr(fn, "variable", None)     # AccumulateGrad: a leaf tensor
+        variable = getattr(fn, "variable", None)  # AccumulateGrad: a leaf tensor
         if variable is not None:
             owner = owners.get(variable)
             if owner is not None and owner not in nodes:
@@ -87,5 +90,5 @@ def ops_between(node: Node, owners: Mapping[Any, Node]) -> list[str]:
         return True
 
     _walk([t.grad_fn for t in node.inputs if t.grad_fn is not None], visit)
-    names.reverse()      # roughly parents first
+    names.reverse()  # roughly parents first
     return names

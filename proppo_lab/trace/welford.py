@@ -6,9 +6,10 @@ O(1) memory. Every update is a handful of tensor ops on the gradient's own
 device and the count is a Python int, so tracking statistics never forces a
 host sync; floats are produced only when a result is read.
 """
+
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import torch
 
@@ -51,7 +52,7 @@ class Welford:
         n = self.n + nb
         delta = mb - self.mean
         self.mean = self.mean + delta * (nb / n)
-        self.m2 = self.m2 + m2b + delta ** 2 * (self.n * nb / n)
+        self.m2 = self.m2 + m2b + delta**2 * (self.n * nb / n)
         self.n = n
 
     @property
@@ -87,8 +88,8 @@ class GradientStats:
 
     def __init__(self):
         self.stats: dict[str, Welford] = {}
-        self._new: dict[str, dict[str, list[torch.Tensor]]] = {}   # not yet read, on device
-        self._read: dict[str, dict[str, list]] = {}                 # already floats
+        self._new: dict[str, dict[str, list[torch.Tensor]]] = {}  # not yet read, on device
+        self._read: dict[str, dict[str, list]] = {}  # already floats
 
     def update(self, grads: Mapping[str, torch.Tensor], particles=None) -> None:
         """Add one iteration. ``particles``: the manager's ``particle_gradients``
@@ -102,7 +103,8 @@ class GradientStats:
             new = self._new.setdefault(name, {})
             new.setdefault("grad", []).append(g.detach())
             new.setdefault("variance", []).append(
-                w.variance.sum() if w.n >= 2 else torch.full((), float("nan"), device=g.device))
+                w.variance.sum() if w.n >= 2 else torch.full((), float("nan"), device=g.device)
+            )
 
     @property
     def n(self) -> int:
@@ -126,18 +128,20 @@ class GradientStats:
                     continue
                 values = torch.stack(tensors).cpu().double()
                 if key == "grad":
-                    floats = [g.item() if g.dim() == 0 else g.reshape(-1).tolist()
-                              for g in values]
+                    floats = [g.item() if g.dim() == 0 else g.reshape(-1).tolist() for g in values]
                 else:
                     floats = values.tolist()
                 read.setdefault(key, []).extend(floats)
                 tensors.clear()
-        return {name: {key: values[start:] for key, values in read.items()}
-                for name, read in self._read.items()}
+        return {
+            name: {key: values[start:] for key, values in read.items()}
+            for name, read in self._read.items()
+        }
 
     def summary(self, confidence: float = 0.95) -> dict[str, dict]:
         """Per parameter: mean, se, variance (total), its CI, snr, n (floats)."""
         from .intervals import variance_interval
+
         out = {}
         for name, w in self.stats.items():
             mean = w.mean.double().cpu()
@@ -150,9 +154,12 @@ class GradientStats:
                 "n": w.n,
                 "mean": mean.item() if mean.dim() == 0 else mean.reshape(-1).tolist(),
                 "se": (se.item() if se.dim() == 0 else se.reshape(-1).tolist())
-                if se is not None else float("nan"),
-                "variance": total, "variance_ci": [lo, hi],
+                if se is not None
+                else float("nan"),
+                "variance": total,
+                "variance_ci": [lo, hi],
                 "snr": (snr.item() if snr.dim() == 0 else snr.reshape(-1).tolist())
-                if snr is not None else float("nan"),
+                if snr is not None
+                else float("nan"),
             }
         return out

@@ -15,6 +15,7 @@
 
 Screenshots go to ``test-artifacts/`` at the repository root (gitignored).
 """
+
 from __future__ import annotations
 
 import json
@@ -35,9 +36,16 @@ ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
 NOTEBOOKS = Path(__file__).parent / "notebooks"
 CHROMIUM = os.environ.get("PROPPO_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--no-first-run",
-                 "--disable-component-update", "--disable-default-apps", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--no-first-run",
+    "--disable-component-update",
+    "--disable-default-apps",
+    "--disable-sync",
+]
 
 
 def _in_ci() -> bool:
@@ -64,9 +72,17 @@ def jupyter_lab_server(root: Path, base: Path, app: str = "lab"):
     if app not in ("lab", "notebook"):
         raise ValueError(f"app must be 'lab' or 'notebook', not {app!r}")
     env = dict(os.environ)
-    dirs = {name: base / name.lower() for name in (
-        "JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR",
-        "JUPYTERLAB_SETTINGS_DIR", "JUPYTERLAB_WORKSPACES_DIR", "IPYTHONDIR")}
+    dirs = {
+        name: base / name.lower()
+        for name in (
+            "JUPYTER_CONFIG_DIR",
+            "JUPYTER_DATA_DIR",
+            "JUPYTER_RUNTIME_DIR",
+            "JUPYTERLAB_SETTINGS_DIR",
+            "JUPYTERLAB_WORKSPACES_DIR",
+            "IPYTHONDIR",
+        )
+    }
     for name, path in dirs.items():
         path.mkdir(parents=True, exist_ok=True)
         env[name] = str(path)
@@ -82,29 +98,47 @@ def jupyter_lab_server(root: Path, base: Path, app: str = "lab"):
     notify = dirs["JUPYTERLAB_SETTINGS_DIR"] / "@jupyterlab" / "apputils-extension"
     notify.mkdir(parents=True, exist_ok=True)
     (notify / "notification.jupyterlab-settings").write_text(
-        json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+        json.dumps({"fetchNews": "false", "checkForUpdates": False})
+    )
     port, token = _free_port(), secrets.token_hex(16)
     log_path = base / "jupyter.log"
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "jupyter", app, "--no-browser", "--ip=127.0.0.1",
-             f"--port={port}", f"--IdentityProvider.token={token}", "--allow-root",
-             "--ServerApp.port_retries=0", f"--ServerApp.root_dir={root}"],
-            cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                "-m",
+                "jupyter",
+                app,
+                "--no-browser",
+                "--ip=127.0.0.1",
+                f"--port={port}",
+                f"--IdentityProvider.token={token}",
+                "--allow-root",
+                "--ServerApp.port_retries=0",
+                f"--ServerApp.root_dir={root}",
+            ],
+            cwd=root,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         url = f"http://127.0.0.1:{port}"
         try:
             deadline = time.monotonic() + 60
             while True:
                 if proc.poll() is not None:
-                    raise RuntimeError(f"jupyter {app} exited ({proc.returncode}):\n"
-                                       f"{log_path.read_text()[-3000:]}")
+                    raise RuntimeError(
+                        f"jupyter {app} exited ({proc.returncode}):\n{log_path.read_text()[-3000:]}"
+                    )
                 try:
                     with urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=2):
                         break
-                except OSError:
+                except OSError as err:
                     if time.monotonic() > deadline:
-                        raise RuntimeError(f"jupyter {app} did not start within 60 s:\n"
-                                           f"{log_path.read_text()[-3000:]}")
+                        raise RuntimeError(
+                            f"jupyter {app} did not start within 60 s:\n"
+                            f"{log_path.read_text()[-3000:]}"
+                        ) from err
                     time.sleep(0.3)
             yield {"url": url, "token": token, "root": root, "log": log_path, "app": app}
         finally:
@@ -173,6 +207,7 @@ def pytest_runtest_makereport(item, call):
 # (bench/layout_browser.py, bench/click_latency.py). Same isolation as the
 # ``lab_server`` fixture above (temp JUPYTER_* dirs, no news pop-up).
 
+
 def scratch_notebook(prefix: str, name: str, *sources: str) -> tuple[Path, Path]:
     """A temp folder (base) with root/<name> holding one code cell per source;
     returns (base, root) for :func:`jupyter_lab_server`."""
@@ -180,12 +215,16 @@ def scratch_notebook(prefix: str, name: str, *sources: str) -> tuple[Path, Path]
 
     import nbformat
     from nbformat.v4 import new_code_cell, new_notebook
+
     base = Path(tempfile.mkdtemp(prefix=prefix))
     root = base / "root"
     root.mkdir()
-    nb = new_notebook(cells=[new_code_cell(src) for src in sources],
-                      metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
-                                               "language": "python"}})
+    nb = new_notebook(
+        cells=[new_code_cell(src) for src in sources],
+        metadata={
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
+        },
+    )
     nbformat.write(nb, root / name)
     return base, root
 

@@ -6,6 +6,7 @@ strip cell whose tooltip has its recorded messages (not "no messages recorded
 yet"); choosing an overlay in the toolbar recolours the cells with the kernel's
 values, darker to lighter as the values grow.
 """
+
 from __future__ import annotations
 
 import json
@@ -23,6 +24,7 @@ STEPS = 100
 
 def _luminance(fill: str) -> float:
     from proppo_lab.contracts import luminance
+
     return luminance(fill)
 
 
@@ -41,7 +43,10 @@ def wait_drawing(page, view: str, drawing: str) -> None:
             const svg = document.querySelector('[data-testid="graph-svg"]');
             return svg && svg.getAttribute('data-view') === view &&
                    svg.getAttribute('data-drawing') === drawing;
-        }""", arg=[view, drawing], timeout=60_000)
+        }""",
+        arg=[view, drawing],
+        timeout=60_000,
+    )
 
 
 def test_unrolled_strip_tooltips_and_overlay(page, lab_server):
@@ -53,7 +58,7 @@ def test_unrolled_strip_tooltips_and_overlay(page, lab_server):
     svg = page.locator('[data-testid="graph-svg"]')
     assert svg.get_attribute("data-layout-thread") == "worker"
 
-    run_cell(page, 1)       # a run in the rolled view, as tutorial 2 does
+    run_cell(page, 1)  # a run in the rolled view, as tutorial 2 does
     cell_output(page, 1, "DONE=rolled", timeout=120_000)
 
     page.locator('[data-testid="view-toggle"]').click()
@@ -66,7 +71,9 @@ def test_unrolled_strip_tooltips_and_overlay(page, lab_server):
         box = node(page, f"site:state#{i}").bounding_box()
         assert box["width"] >= 8 and box["height"] >= 6, box
         assert canvas["x"] <= box["x"] and box["x"] + box["width"] <= canvas["x"] + canvas["width"]
-        assert canvas["y"] <= box["y"] and box["y"] + box["height"] <= canvas["y"] + canvas["height"]
+        assert (
+            canvas["y"] <= box["y"] and box["y"] + box["height"] <= canvas["y"] + canvas["height"]
+        )
 
     tip = page.locator('[data-testid="flow-tooltip"]')
     for i in range(STEPS):
@@ -77,12 +84,14 @@ def test_unrolled_strip_tooltips_and_overlay(page, lab_server):
         assert "grad" in text and "weight" in text, (i, text)
 
     # choose an overlay in the toolbar: the kernel answers with values, the cells recolour
-    before = {i: node(page, f"site:state#{i}").get_attribute("data-propagator")
-              for i in (0, 97)}
+    before = {i: node(page, f"site:state#{i}").get_attribute("data-propagator") for i in (0, 97)}
     page.locator('[data-testid="overlay-select"]').select_option("grad norm")
     page.wait_for_function(
-        """n => document.querySelectorAll('[data-site="state"][data-overlay-value]').length === n""",
-        arg=STEPS, timeout=30_000)
+        """n => document.querySelectorAll('[data-site="state"][data-overlay-value]')
+                .length === n""",
+        arg=STEPS,
+        timeout=30_000,
+    )
     metric, values = kernel_overlay(page)
     assert metric == "grad norm"
     shown = page.evaluate("""() => Object.fromEntries(
@@ -98,7 +107,7 @@ def test_unrolled_strip_tooltips_and_overlay(page, lab_server):
     lum = [_luminance(f) for f in fills]
     assert all(b >= a - 1e-9 for a, b in zip(lum, lum[1:])), fills
     assert lum[-1] > lum[0]
-    assert len(set(fills)) > 10     # a spread of colours, not one flat fill
+    assert len(set(fills)) > 10  # a spread of colours, not one flat fill
     legend = page.locator('[data-testid="overlay-legend"]')
     assert legend.is_visible() and "iteration" in legend.inner_text()
     shot(page, "overlay-unrolled-strip.png")
@@ -107,10 +116,12 @@ def test_unrolled_strip_tooltips_and_overlay(page, lab_server):
     node(page, "site:state#97").click()
     page.wait_for_function(
         """() => document.querySelector('[data-node-id="site:state#97"]')
-                 .classList.contains('pl-node-selected')""")
+                 .classList.contains('pl-node-selected')"""
+    )
 
     # back to colours by propagator
     page.locator('[data-testid="overlay-select"]').select_option("")
     page.wait_for_function(
-        """() => !document.querySelector('[data-overlay-value]')""", timeout=30_000)
+        """() => !document.querySelector('[data-overlay-value]')""", timeout=30_000
+    )
     assert node(page, "site:state#97").get_attribute("data-propagator") == before[97]

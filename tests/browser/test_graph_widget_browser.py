@@ -7,6 +7,7 @@ by a second cell) changes. Also: an invalid option shows the error banner and
 highlights the node, the flow overlay and tooltip, the unrolled view with a
 per-instance override, the context menu, zoom and fit.
 """
+
 from __future__ import annotations
 
 import json
@@ -28,7 +29,8 @@ def node(page, node_id: str):
 
 def fill_of(page, node_id: str) -> str:
     return node(page, node_id).evaluate(
-        "g => (g.querySelector('ellipse, polygon, path').getAttribute('fill') || '').toLowerCase()")
+        "g => (g.querySelector('ellipse, polygon, path').getAttribute('fill') || '').toLowerCase()"
+    )
 
 
 def shot(page, name: str) -> None:
@@ -58,8 +60,12 @@ def kernel_state(page) -> dict:
     page.wait_for_timeout(300)
     text = cell_output(page, 1, "ERROR=")
     fields = dict(line.split("=", 1) for line in text.strip().splitlines() if "=" in line)
-    return {"plan": json.loads(fields["PLAN"]), "selected": fields["SELECTED"],
-            "svg": fields["SVG"] == "True", "error": json.loads(fields["ERROR"])}
+    return {
+        "plan": json.loads(fields["PLAN"]),
+        "selected": fields["SELECTED"],
+        "svg": fields["SVG"] == "True",
+        "error": json.loads(fields["ERROR"]),
+    }
 
 
 def open_notebook(page, lab_server) -> None:
@@ -77,7 +83,7 @@ def open_notebook(page, lab_server) -> None:
 def test_click_assign_and_kernel_plan(page, lab_server):
     open_notebook(page, lab_server)
     run_cell(page, 0)
-    node(page, "site:state").wait_for(timeout=90_000)   # kernel start + torch import + WASM
+    node(page, "site:state").wait_for(timeout=90_000)  # kernel start + torch import + WASM
 
     # Rendered: every graph node and edge tagged, coloured by the plan.
     assert page.locator('[data-testid="graph-node"]').count() == 4
@@ -101,7 +107,7 @@ def test_click_assign_and_kernel_plan(page, lab_server):
     assert "[8, 1]" in details.inner_text()
     rendered = page.locator(".pl-graph-widget").get_attribute("data-rendered")
     page.locator('[data-testid="palette-TP"]').click()
-    assert state.get_attribute("data-propagator") == "TP"            # optimistic, at once
+    assert state.get_attribute("data-propagator") == "TP"  # optimistic, at once
     # ... then confirmed by the kernel's new DOT (a fresh render, status from the kernel).
     page.wait_for_function(
         """([prev]) => {
@@ -110,7 +116,9 @@ def test_click_assign_and_kernel_plan(page, lab_server):
             return w.getAttribute('data-rendered') !== prev && g &&
                    g.getAttribute('data-propagator') === 'TP' &&
                    !g.classList.contains('pl-node-pending');
-        }""", arg=[rendered])
+        }""",
+        arg=[rendered],
+    )
     assert fill_of(page, "site:state") == TP
     assert "TP" in page.locator('[data-testid="status"]').inner_text()
     assert page.locator('[data-testid="options-form"] [data-testid="option-every"]').count() == 1
@@ -119,7 +127,7 @@ def test_click_assign_and_kernel_plan(page, lab_server):
     ks = kernel_state(page)
     assert ks["plan"] == {"state": "TP"}
     assert ks["selected"] == "site:state"
-    for _ in range(20):           # the view sends its SVG back debounced, after rendering
+    for _ in range(20):  # the view sends its SVG back debounced, after rendering
         if ks["svg"]:
             break
         page.wait_for_timeout(250)
@@ -136,10 +144,12 @@ def test_click_assign_and_kernel_plan(page, lab_server):
     assert "minimum" in banner.inner_text()
     page.wait_for_function(
         "() => document.querySelector('[data-node-id=\"site:state\"]')"
-        ".classList.contains('pl-node-error')")
-    assert fill_of(page, "site:state") == TP                          # optimistic colour undone
+        ".classList.contains('pl-node-error')"
+    )
+    assert fill_of(page, "site:state") == TP  # optimistic colour undone
     stroke = node(page, "site:state").evaluate(
-        "g => getComputedStyle(g.querySelector('ellipse, polygon, path')).stroke")
+        "g => getComputedStyle(g.querySelector('ellipse, polygon, path')).stroke"
+    )
     assert stroke != "rgb(0, 0, 0)", "the failing node is not highlighted"
     shot(page, "graph-widget-03-error.png")
     page.locator('[data-testid="dismiss-error"]').click()
@@ -153,7 +163,9 @@ def test_click_assign_and_kernel_plan(page, lab_server):
     page.locator('[data-testid="apply-options"]').click()
     page.wait_for_function(
         "([prev]) => document.querySelector('.pl-graph-widget')"
-        ".getAttribute('data-rendered') !== prev", arg=[rendered])
+        ".getAttribute('data-rendered') !== prev",
+        arg=[rendered],
+    )
     assert page.locator(".pl-graph-widget").get_attribute("data-drawn-by") == "relabel"
     assert drawn.evaluate("svg => svg.isConnected"), "the graph was laid out again"
     assert "every=2" in details.inner_text()
@@ -186,7 +198,9 @@ def test_click_assign_and_kernel_plan(page, lab_server):
     assert node(page, "site:state#1").get_attribute("data-propagator") == "LR"
     assert node(page, "site:state#0").get_attribute("data-propagator") == "TP"
     page.wait_for_function(
-        "() => /instance 1: LR/.test(document.querySelector('[data-testid=\"status\"]').textContent)")
+        "() => /instance 1: LR/.test("
+        "document.querySelector('[data-testid=\"status\"]').textContent)"
+    )
     node(page, "site:state#1").wait_for()
     assert fill_of(page, "site:state#1") == LR
     assert fill_of(page, "site:state#2") == TP
@@ -203,6 +217,7 @@ def test_click_assign_and_kernel_plan(page, lab_server):
     menu.wait_for(state="hidden")
 
     ks = kernel_state(page)
-    assert ks["plan"] == {"state": {"instances": {"1": "LR"}, "propagator": "TP",
-                                    "options": {"every": 2}}}
+    assert ks["plan"] == {
+        "state": {"instances": {"1": "LR"}, "propagator": "TP", "options": {"every": 2}}
+    }
     assert re.fullmatch(r"site:state#\d", ks["selected"])

@@ -20,6 +20,7 @@ iterations=20)`` and displays it, then drives the page the way a person does:
 Waits are on DOM conditions, never on elapsed time (except the ~1 s the long
 run is left running before Stop). Screenshots go to test-artifacts/lab-*.png.
 """
+
 from __future__ import annotations
 
 import json
@@ -48,6 +49,7 @@ VARIANCE_POINTS_JS = """() => {
 
 # ----------------------------------------------------------------------------- helpers
 
+
 def open_notebook(page, lab_server, name: str) -> None:
     page.goto(f"{lab_server['url']}/lab/tree/{name}?token={lab_server['token']}&reset")
     page.locator(".jp-Notebook .jp-Cell").first.wait_for(timeout=60_000)
@@ -71,15 +73,22 @@ def probe(page, index: int = 1, timeout: float = 30_000) -> dict:
     enough to execute a cell while the Lab's thread exists.
     """
     out = page.locator(".jp-Notebook .jp-Cell").nth(index).locator(".jp-OutputArea-output")
-    page.evaluate("i => document.querySelectorAll('.jp-Notebook .jp-Cell')[i]"
-                  ".querySelectorAll('.jp-OutputArea-output').forEach(o => o.remove())", index)
+    page.evaluate(
+        "i => document.querySelectorAll('.jp-Notebook .jp-Cell')[i]"
+        ".querySelectorAll('.jp-OutputArea-output').forEach(o => o.remove())",
+        index,
+    )
     run_cell(page, index)
     out.filter(has_text="ERROR=").first.wait_for(timeout=timeout)
     text = out.all_inner_texts()[-1]
     fields = dict(line.split("=", 1) for line in text.strip().splitlines() if "=" in line)
-    return {"alive": fields.get("ALIVE") == "yes", "running": fields.get("RUNNING") == "True",
-            "plan": json.loads(fields["PLAN"]), "variance_points": int(fields["VARIANCE_POINTS"]),
-            "error": json.loads(fields["ERROR"])}
+    return {
+        "alive": fields.get("ALIVE") == "yes",
+        "running": fields.get("RUNNING") == "True",
+        "plan": json.loads(fields["PLAN"]),
+        "variance_points": int(fields["VARIANCE_POINTS"]),
+        "error": json.loads(fields["ERROR"]),
+    }
 
 
 def node(page, node_id: str):
@@ -88,7 +97,8 @@ def node(page, node_id: str):
 
 def fill_of(page, node_id: str) -> str:
     return node(page, node_id).evaluate(
-        "g => (g.querySelector('ellipse, polygon, path').getAttribute('fill') || '').toLowerCase()")
+        "g => (g.querySelector('ellipse, polygon, path').getAttribute('fill') || '').toLowerCase()"
+    )
 
 
 def status_text(page) -> str:
@@ -108,7 +118,9 @@ def watch_run_button(page) -> None:
         const b = document.querySelector('.pl-lab .pl-run');
         window.__plSawRunning = b.disabled;
         if (window.__plObs) window.__plObs.disconnect();
-        window.__plObs = new MutationObserver(() => { if (b.disabled) window.__plSawRunning = true; });
+        window.__plObs = new MutationObserver(() => {
+            if (b.disabled) window.__plSawRunning = true;
+        });
         window.__plObs.observe(b, {attributes: true, attributeFilter: ['disabled']});
     }""")
 
@@ -120,7 +132,10 @@ def wait_run_ended(page, word: str, timeout: float = 30_000) -> None:
             const b = document.querySelector('.pl-lab .pl-run');
             const s = document.querySelector(sel);
             return window.__plSawRunning && b && !b.disabled && s && s.textContent.includes(word);
-        }""", arg=[STATUS, word], timeout=timeout)
+        }""",
+        arg=[STATUS, word],
+        timeout=timeout,
+    )
 
 
 def press_run(page, word: str = "done", timeout: float = 30_000) -> None:
@@ -131,7 +146,8 @@ def press_run(page, word: str = "done", timeout: float = 30_000) -> None:
 
 def iterations_input(page):
     row = page.locator(".pl-controls .widget-text").filter(
-        has=page.locator("label", has_text=re.compile(r"^\s*iterations\s*$")))
+        has=page.locator("label", has_text=re.compile(r"^\s*iterations\s*$"))
+    )
     return row.locator("input")
 
 
@@ -161,10 +177,13 @@ def select_and_assign(page, propagator: str) -> None:
             return w.getAttribute('data-rendered') !== prev && g &&
                    g.getAttribute('data-propagator') === p &&
                    !g.classList.contains('pl-node-pending');
-        }""", arg=[rendered, propagator])
+        }""",
+        arg=[rendered, propagator],
+    )
 
 
 # ------------------------------------------------------------------------------- tests
+
 
 def test_run_assign_rerun_stop(page, lab_server):
     open_lab(page, lab_server, "lab_run_stop.ipynb")
@@ -204,7 +223,9 @@ def test_run_assign_rerun_stop(page, lab_server):
     assert page.locator(".pl-lab .pl-run").is_disabled(), "the long run ended by itself"
     shot(page, "lab-03-long-run.png")
     stop.click()
-    wait_run_ended(page, "stopped", timeout=20_000)  # one iteration + a UI round trip, on a busy 2-core CI
+    wait_run_ended(
+        page, "stopped", timeout=20_000
+    )  # one iteration + a UI round trip, on a busy 2-core CI
     assert "stopped" in status_text(page)
     assert page.locator(".pl-lab .pl-run").is_enabled()
     assert stop.is_disabled()
@@ -276,9 +297,13 @@ def test_dismiss_clears_kernel_error_and_load_updates_the_form(page, lab_server)
     # Load a plan file that sets every=3: the open options form shows it.
     run_cell(page, 2)
     page.locator(".jp-Notebook .jp-Cell").nth(2).locator(".jp-OutputArea-output").filter(
-        has_text="WROTE=yes").wait_for(timeout=30_000)
-    path = page.locator(".pl-controls .widget-text").filter(
-        has=page.locator("label", has_text=re.compile(r"^\s*plan file\s*$"))).locator("input")
+        has_text="WROTE=yes"
+    ).wait_for(timeout=30_000)
+    path = (
+        page.locator(".pl-controls .widget-text")
+        .filter(has=page.locator("label", has_text=re.compile(r"^\s*plan file\s*$")))
+        .locator("input")
+    )
     path.fill("loaded_plan.json")
     path.press("Enter")
     page.wait_for_timeout(200)  # let the value sync before Load reads it
@@ -286,7 +311,9 @@ def test_dismiss_clears_kernel_error_and_load_updates_the_form(page, lab_server)
     page.wait_for_function(
         """() => { const i = document.querySelector(
                      '[data-testid="options-form"] [data-testid="option-every"]');
-                   return i && i.value === '3'; }""", timeout=30_000)
+                   return i && i.value === '3'; }""",
+        timeout=30_000,
+    )
     assert probe(page)["plan"] == {"state": {"propagator": "TP", "options": {"every": 3}}}
     shot(page, "lab-08-loaded-plan-form.png")
 
@@ -298,7 +325,8 @@ def test_a_propagator_registered_later_reaches_the_shown_palette_and_compare(pag
     assert palette.count() == 0
     run_cell(page, 3)
     page.locator(".jp-Notebook .jp-Cell").nth(3).locator(".jp-OutputArea-output").filter(
-        has_text="REGISTERED=yes").wait_for(timeout=30_000)
+        has_text="REGISTERED=yes"
+    ).wait_for(timeout=30_000)
     palette.wait_for(timeout=30_000)
     page.locator(".pl-lab .pl-compare-choices button", has_text="LRlate").wait_for(timeout=30_000)
     # and it works: assign it from the palette, run

@@ -21,6 +21,7 @@ and checks, in normal and then in presentation mode:
 
 Screenshots: test-artifacts/layout-<size>-<mode>-*.png.
 """
+
 from __future__ import annotations
 
 import re
@@ -37,15 +38,25 @@ SIZES = {"1024x768": (1024, 768), "1600x1000": (1600, 1000)}
 # (what, selector): every control a student uses. Number fields and the
 # dropdowns are found by their label, so the checks follow the controls even
 # when their order or container changes.
-BUTTONS = [("Run", ".pl-lab .pl-run"), ("Stop", ".pl-lab .pl-stop"),
-           ("Step", ".pl-lab .pl-step"), ("Compare", ".pl-lab .pl-compare"),
-           ("Save", ".pl-lab .pl-save-plan"), ("Load", ".pl-lab .pl-load-plan"),
-           ("As Python", ".pl-lab .pl-as-python"),
-           ("Presentation", ".pl-lab .pl-presentation-toggle"),
-           ("Apply", '.pl-lab [data-testid="apply-options"]')]
-LABELLED = [("iterations", r"^iterations$"), ("particles", r"^particles$"),
-            ("seed", r"^seed$"), ("device", r"^device$"),
-            ("learning rate", r"learning rate|step size"), ("plan file", r"^plan file$")]
+BUTTONS = [
+    ("Run", ".pl-lab .pl-run"),
+    ("Stop", ".pl-lab .pl-stop"),
+    ("Step", ".pl-lab .pl-step"),
+    ("Compare", ".pl-lab .pl-compare"),
+    ("Save", ".pl-lab .pl-save-plan"),
+    ("Load", ".pl-lab .pl-load-plan"),
+    ("As Python", ".pl-lab .pl-as-python"),
+    ("Presentation", ".pl-lab .pl-presentation-toggle"),
+    ("Apply", '.pl-lab [data-testid="apply-options"]'),
+]
+LABELLED = [
+    ("iterations", r"^iterations$"),
+    ("particles", r"^particles$"),
+    ("seed", r"^seed$"),
+    ("device", r"^device$"),
+    ("learning rate", r"learning rate|step size"),
+    ("plan file", r"^plan file$"),
+]
 
 VISIBLE_JS = """el => {
     const r = el.getBoundingClientRect();
@@ -66,7 +77,8 @@ VISIBLE_JS = """el => {
 def labelled_control(page, pattern: str):
     """The input/select of the control row whose label matches ``pattern``."""
     row = page.locator(".pl-lab .pl-controls .widget-inline-hbox").filter(
-        has=page.locator("label", has_text=re.compile(pattern, re.I)))
+        has=page.locator("label", has_text=re.compile(pattern, re.I))
+    )
     return row.first.locator("input, select, textarea").first
 
 
@@ -90,8 +102,12 @@ def check_visible_and_clickable(page, where: str) -> None:
             continue
         loc.scroll_into_view_if_needed()
         box = loc.evaluate(VISIBLE_JS)
-        inside = (box["x"] >= 0 and box["y"] >= 0 and box["x"] + box["w"] <= box["vw"] + 0.5
-                  and box["y"] + box["h"] <= box["vh"] + 0.5)
+        inside = (
+            box["x"] >= 0
+            and box["y"] >= 0
+            and box["x"] + box["w"] <= box["vw"] + 0.5
+            and box["y"] + box["h"] <= box["vh"] + 0.5
+        )
         if box["w"] < 4 or box["h"] < 4:
             problems.append(f"{what}: size {box['w']:.0f}x{box['h']:.0f}")
         elif not inside:
@@ -142,7 +158,8 @@ def shots(page, name: str) -> None:
     page.evaluate("() => document.querySelector('.pl-lab').scrollIntoView({block: 'start'})")
     page.screenshot(path=str(ARTIFACTS / f"{name}-1-graph.png"))
     page.locator(".pl-lab .pl-as-python").first.evaluate(
-        "el => el.scrollIntoView({block: 'center'})")
+        "el => el.scrollIntoView({block: 'center'})"
+    )
     page.screenshot(path=str(ARTIFACTS / f"{name}-2-controls.png"))
     page.locator(".pl-lab .pl-plots").first.evaluate("el => el.scrollIntoView({block: 'start'})")
     page.screenshot(path=str(ARTIFACTS / f"{name}-3-plots.png"))
@@ -181,7 +198,9 @@ def test_every_control_fits(page, lab_server, size):
     page.locator(".pl-lab.pl-presentation").wait_for()
     page.wait_for_function(  # plotly re-draws its titles at the new size
         "s => { const t = document.querySelector('.pl-lab .js-plotly-plot .gtitle');"
-        " return t && parseFloat(t.style.fontSize) > s; }", arg=before["plot_title"])
+        " return t && parseFloat(t.style.fontSize) > s; }",
+        arg=before["plot_title"],
+    )
     page.locator(".pl-lab .js-plotly-plot .gtitle").first.wait_for()
     after, wide = font_sizes(page), widths(page)
     for key in before:
@@ -198,6 +217,7 @@ def test_every_control_fits(page, lab_server, size):
     page.locator(".pl-lab.pl-presentation").wait_for(state="detached")
     page.wait_for_function(
         "() => !document.querySelector('.pl-lab .pl-presentation-toggle')"
-        ".classList.contains('mod-active')")
+        ".classList.contains('mod-active')"
+    )
     assert font_sizes(page)["run"] == before["run"]
     assert widths(page)["graph"] == pytest.approx(normal_widths["graph"], abs=2)

@@ -3,6 +3,7 @@
 Also a plain Python test of the copy (proppo_lab/server.py): the tutorials land
 in proppo-tutorials/, and a notebook the user already edited there is kept.
 """
+
 from __future__ import annotations
 
 import json
@@ -27,9 +28,9 @@ def test_copy_does_not_overwrite_edits(tmp_path):
     edited.write_text('{"my": "edits"}')
     (tmp_path / "proppo-tutorials" / names[-1]).unlink()
     second = server.copy_tutorials(tmp_path)
-    assert edited.read_text() == '{"my": "edits"}'                 # kept, not overwritten
+    assert edited.read_text() == '{"my": "edits"}'  # kept, not overwritten
     assert f"proppo-tutorials/{FIRST}" in second["kept"]
-    assert second["copied"] == [f"proppo-tutorials/{names[-1]}"]    # a deleted one comes back
+    assert second["copied"] == [f"proppo-tutorials/{names[-1]}"]  # a deleted one comes back
 
 
 @pytest.mark.browser
@@ -39,8 +40,9 @@ def test_endpoint_needs_token_and_copies(lab_server):
     with pytest.raises(urllib.error.HTTPError) as err:
         urllib.request.urlopen(req, timeout=10)
     assert err.value.code in (401, 403)
-    req = urllib.request.Request(url, data=b"{}", method="POST",
-                                 headers={"Authorization": f"token {lab_server['token']}"})
+    req = urllib.request.Request(
+        url, data=b"{}", method="POST", headers={"Authorization": f"token {lab_server['token']}"}
+    )
     with urllib.request.urlopen(req, timeout=30) as reply:
         body = json.loads(reply.read())
     assert body["notebooks"][0] == f"proppo-tutorials/{FIRST}"
@@ -56,7 +58,7 @@ def _expect_tutorial_open(page):
     tab = page.locator(f'.lm-TabBar-tab[title*="{FIRST}"], .lm-TabBar-tab:has-text("{FIRST}")')
     tab.first.wait_for(timeout=60_000)
     page.locator(".jp-NotebookPanel:visible .jp-Notebook .jp-Cell").first.wait_for(timeout=60_000)
-    try:                                              # a "Select Kernel" dialog on some set-ups
+    try:  # a "Select Kernel" dialog on some set-ups
         page.locator(".jp-Dialog").wait_for(timeout=2_000)
         page.locator(".jp-Dialog .jp-mod-reject").click()
     except Exception:  # noqa: BLE001

@@ -6,6 +6,7 @@ JupyterLab fixture), opens the graph-widget test notebook at Notebook 7's
 ``/notebooks/<name>`` URL, runs the first cell, clicks the ``state`` node and
 assigns TP from the palette: the node's data-propagator and fill change.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -43,18 +44,19 @@ def node(page, node_id: str):
 
 def fill_of(page, node_id: str) -> str:
     return node(page, node_id).evaluate(
-        "g => (g.querySelector('ellipse, polygon, path').getAttribute('fill') || '').toLowerCase()")
+        "g => (g.querySelector('ellipse, polygon, path').getAttribute('fill') || '').toLowerCase()"
+    )
 
 
 def test_graph_widget_in_notebook7(page, notebook_server):
     s = notebook_server
-    errors: list[str] = []   # the extension's plugins must activate cleanly here too
+    errors: list[str] = []  # the extension's plugins must activate cleanly here too
     page.on("pageerror", lambda err: errors.append(str(err)))
     page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
     page.goto(f"{s['url']}/notebooks/{NB}?token={s['token']}")
     # Notebook 7's single-document shell (not JupyterLab's /lab).
     page.locator("#main-panel .jp-Notebook .jp-Cell").first.wait_for(timeout=60_000)
-    try:   # a "Select Kernel" dialog shows on some set-ups: accept the default
+    try:  # a "Select Kernel" dialog shows on some set-ups: accept the default
         page.locator(".jp-Dialog").wait_for(timeout=2_000)
         page.locator(".jp-Dialog .jp-mod-accept").click()
     except Exception:  # noqa: BLE001 - no dialog is the usual case
@@ -62,20 +64,21 @@ def test_graph_widget_in_notebook7(page, notebook_server):
     page.locator(".jp-Notebook .jp-Cell").first.locator(".jp-InputArea-editor").click()
     page.keyboard.press("Shift+Enter")
     state = node(page, "site:state")
-    state.wait_for(timeout=90_000)   # kernel start + torch import + Graphviz WASM
+    state.wait_for(timeout=90_000)  # kernel start + torch import + Graphviz WASM
 
     assert page.locator('[data-testid="graph-node"]').count() == 4
     assert state.get_attribute("data-propagator") == "RP"
     state.click()
     page.locator('[data-testid="node-details"]').wait_for()
     page.locator('[data-testid="palette-TP"]').click()
-    assert state.get_attribute("data-propagator") == "TP"            # optimistic, at once
-    page.wait_for_function(      # ... then confirmed by the kernel's re-render
+    assert state.get_attribute("data-propagator") == "TP"  # optimistic, at once
+    page.wait_for_function(  # ... then confirmed by the kernel's re-render
         """() => {
             const g = document.querySelector('[data-node-id="site:state"]');
             return g && g.getAttribute('data-propagator') === 'TP' &&
                    !g.classList.contains('pl-node-pending');
-        }""")
+        }"""
+    )
     assert fill_of(page, "site:state") == TP
     assert "TP" in page.locator('[data-testid="status"]').inner_text()
 

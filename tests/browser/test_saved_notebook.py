@@ -13,6 +13,7 @@ renders widgets there; the sanitised static SVG shows), and the same notebook
 signed as trusted with the server's notary (the live widget is tried first;
 its model is missing, so the static SVG stays).
 """
+
 from __future__ import annotations
 
 import json
@@ -34,14 +35,22 @@ def executed(tmp_path_factory):
     from nbclient import NotebookClient
 
     nb = nbformat.read(DATA / "saved_graph.ipynb", as_version=4)
-    NotebookClient(nb, timeout=300, kernel_name="python3", store_widget_state=True,
-                   resources={"metadata": {"path": str(DATA)}}).execute()
+    NotebookClient(
+        nb,
+        timeout=300,
+        kernel_name="python3",
+        store_widget_state=True,
+        resources={"metadata": {"path": str(DATA)}},
+    ).execute()
     bundle = nb.cells[1].outputs[0]["data"]
     assert "application/vnd.proppo-lab.graph+json" in bundle and "image/svg+xml" in bundle
     # Opened later with a kernel that does not exist: JupyterLab asks, we say "No Kernel".
     # (language too: JupyterLab would otherwise pick a kernel of the same language)
-    nb.metadata["kernelspec"] = {"name": "proppo-no-such-kernel", "display_name": "none",
-                                 "language": "proppo-none"}
+    nb.metadata["kernelspec"] = {
+        "name": "proppo-no-such-kernel",
+        "display_name": "none",
+        "language": "proppo-none",
+    }
     nb.metadata.pop("language_info", None)
     return nb
 
@@ -70,7 +79,7 @@ def _open_without_kernel(page, lab_server, name: str) -> None:
         return
     select = dialog.locator("select")
     if select.count():
-        select.first.select_option(value="null")          # "No Kernel"
+        select.first.select_option(value="null")  # "No Kernel"
         dialog.locator(".jp-mod-accept").click()
     else:
         dialog.get_by_role("button", name="No Kernel").click()
@@ -83,7 +92,8 @@ def _check_static_graph(page, name: str) -> None:
     static.wait_for(timeout=30_000)
     nodes = static.evaluate(
         "svg => [...svg.querySelectorAll('g.node')].map(g => "
-        "[g.id, (g.querySelector('title') || {}).textContent || ''])")
+        "[g.id, (g.querySelector('title') || {}).textContent || ''])"
+    )
     assert GRAPH_IDS <= {n[0] for n in nodes}, nodes
     assert static.is_visible()
     # Every node is drawn (a shape with a size), not only present in the DOM.
@@ -91,12 +101,14 @@ def _check_static_graph(page, name: str) -> None:
         box = static.evaluate(
             "(svg, id) => { const g = [...svg.querySelectorAll('g.node')].find(n => n.id === id);"
             " const r = g.getBoundingClientRect(); return [r.width, r.height,"
-            " g.querySelectorAll('ellipse, polygon, path').length]; }", node_id)
+            " g.querySelectorAll('ellipse, polygon, path').length]; }",
+            node_id,
+        )
         assert box[0] > 5 and box[1] > 5 and box[2] >= 1, (node_id, box)
     assert static.evaluate("svg => svg.getBoundingClientRect().width") > 100
     # The sanitiser keeps drawing only: no scripts, links or handlers.
     assert static.evaluate("svg => svg.querySelectorAll('script, a, foreignObject').length") == 0
-    page.wait_for_timeout(2_000)                     # let the widget manager give up, if it will
+    page.wait_for_timeout(2_000)  # let the widget manager give up, if it will
     text = page.locator(".jp-Notebook").inner_text()
     for bad in ("model not found", "Error displaying widget", "Loading widget"):
         assert bad not in text, text[:2000]
