@@ -41,6 +41,18 @@ class PropagationError(RuntimeError):
         where += ")"
         super().__init__(f"{where}: {message}")
 
+    @classmethod
+    def at(cls, node, message: str, *, phase: str = "", iteration: int | None = None):
+        """This error at ``node``: its site, instance and propagator name the place."""
+        return cls(
+            message,
+            site=node.site,
+            instance=node.instance,
+            propagator=node.propagator_name,
+            phase=phase,
+            iteration=iteration,
+        )
+
     def as_dict(self) -> dict:
         """Plain data for a UI: what failed and where."""
         return {

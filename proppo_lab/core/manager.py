@@ -257,13 +257,11 @@ class PropagationManager:
         if coupling != self.coupling:
             self._next_coupling = coupling
             if self._drawn:
-                raise RegroupError(
+                raise RegroupError.at(
+                    node,
                     f"nodes upstream were drawn before this node's {coupling.kind} groups of "
                     f"{coupling.size} were known; run the iteration again, they will be drawn "
                     "in groups (pm.estimate does this by itself)",
-                    site=node.site,
-                    instance=node.instance,
-                    propagator=node.propagator_name,
                     phase="forward",
                     iteration=self.iteration,
                 )
@@ -326,11 +324,9 @@ class PropagationManager:
                 except PropagationError:
                     raise
                 except Exception as err:
-                    raise PropagationError(
+                    raise PropagationError.at(
+                        node,
                         str(err),
-                        site=node.site,
-                        instance=node.instance,
-                        propagator=node.propagator_name,
                         phase="backward",
                         iteration=self.iteration,
                     ) from err

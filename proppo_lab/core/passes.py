@@ -222,11 +222,9 @@ class BackwardPass:
             torch.autograd.backward(tensors, grads, retain_graph=not last)
         except RuntimeError as err:
             node = self._last_sender
-            raise PropagationError(
+            raise PropagationError.at(
+                node,
                 f"autograd failed delivering gradients: {err}",
-                site=node.site,
-                instance=node.instance,
-                propagator=node.propagator_name,
                 phase="backward",
                 iteration=self.manager.iteration,
             ) from err
@@ -255,11 +253,9 @@ class BackwardPass:
             self._raise_nonfinite(node, what)
 
     def _raise_nonfinite(self, node: Node, what: str):
-        raise NonFiniteError(
+        raise NonFiniteError.at(
+            node,
             f"{what} is not finite (NaN or inf)",
-            site=node.site,
-            instance=node.instance,
-            propagator=node.propagator_name,
             phase="backward",
             iteration=self.manager.iteration,
         )

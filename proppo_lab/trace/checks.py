@@ -95,11 +95,9 @@ class ForwardCheck(Observer):
 
     def _raise(self, node):
         self._pending = []
-        raise NonFiniteError(
+        raise NonFiniteError.at(
+            node,
             "forward value is not finite (NaN or inf)",
-            site=node.site,
-            instance=node.instance,
-            propagator=node.propagator_name,
             phase="forward",
             iteration=node.iteration,
         )
