@@ -31,6 +31,18 @@ from .checks import ForwardCheck, gradient_report, report
 from .welford import GradientStats
 
 
+def statistics_row(s: Mapping[str, Any]) -> dict:
+    """The columns of a table row from one parameter's summary (see GradientStats.summary)."""
+    return {
+        "n": s["n"],
+        "mean": s["mean"],
+        "se": s["se"],
+        "variance": s["variance"],
+        "ci_low": s["variance_ci"][0],
+        "ci_high": s["variance_ci"][1],
+    }
+
+
 def plan_and_default(spec: Any, default: Any) -> tuple[Plan, Any]:
     """A plan value in ``plans``: a plan (dict/Plan), or a propagator name meaning
     "every sample site uses it" (``"TP"``)."""
@@ -70,19 +82,7 @@ class Comparison:
         out = []
         for plan, params in self.summary.items():
             for param, s in params.items():
-                out.append(
-                    {
-                        "plan": plan,
-                        "param": param,
-                        "n": s["n"],
-                        "mean": s["mean"],
-                        "se": s["se"],
-                        "variance": s["variance"],
-                        "ci_low": s["variance_ci"][0],
-                        "ci_high": s["variance_ci"][1],
-                        "snr": s["snr"],
-                    }
-                )
+                out.append({"plan": plan, "param": param, **statistics_row(s), "snr": s["snr"]})
         return out
 
     def to_dict(self) -> dict:

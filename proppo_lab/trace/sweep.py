@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .compare import compare, plan_json
+from .compare import compare, plan_json, statistics_row
 from .progress import make_progress
 
 
@@ -49,19 +49,7 @@ class SweepResult:
         out = []
         for e in self.entries:
             for param, s in e["summary"].items():
-                out.append(
-                    {
-                        **e["point"],
-                        "plan": e["plan"],
-                        "param": param,
-                        "n": s["n"],
-                        "mean": s["mean"],
-                        "se": s["se"],
-                        "variance": s["variance"],
-                        "ci_low": s["variance_ci"][0],
-                        "ci_high": s["variance_ci"][1],
-                    }
-                )
+                out.append({**e["point"], "plan": e["plan"], "param": param, **statistics_row(s)})
         return out
 
     def to_dict(self) -> dict:
