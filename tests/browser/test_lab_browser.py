@@ -144,11 +144,29 @@ def press_run(page, word: str = "done", timeout: float = 30_000) -> None:
     wait_run_ended(page, word, timeout)
 
 
-def iterations_input(page):
+def field_input(page, label: str):
+    """The input of the Lab's text field labelled ``label``."""
     row = page.locator(".pl-controls .widget-text").filter(
-        has=page.locator("label", has_text=re.compile(r"^\s*iterations\s*$"))
+        has=page.locator("label", has_text=re.compile(rf"^\s*{label}\s*$"))
     )
     return row.locator("input")
+
+
+def run_cell_until(page, index: int, text: str) -> None:
+    """Run cell ``index`` and wait for an output containing ``text``."""
+    run_cell(page, index)
+    page.locator(".jp-Notebook .jp-Cell").nth(index).locator(".jp-OutputArea-output").filter(
+        has_text=text
+    ).wait_for(timeout=30_000)
+
+
+def apply_every(page, value: str):
+    """Type ``value`` into TP's ``every`` option, Apply, and return the banner once shown."""
+    page.locator('[data-testid="options-form"] [data-testid="option-every"]').fill(value)
+    page.locator('[data-testid="apply-options"]').click()
+    banner = page.locator('[data-testid="error-banner"]')
+    banner.wait_for(state="visible")
+    return banner
 
 
 def open_lab(page, lab_server, name: str) -> None:
@@ -211,7 +229,7 @@ def test_run_assign_rerun_stop(page, lab_server):
     shot(page, "lab-02-second-run-TP.png")
 
     # A long run, stopped from the page.
-    box = iterations_input(page)
+    box = field_input(page, "iterations")
     box.fill("1000000")
     box.press("Enter")
     page.wait_for_timeout(200)  # let the value sync before Run reads it
@@ -237,14 +255,9 @@ def test_run_assign_rerun_stop(page, lab_server):
 def test_bad_option_shows_banner_and_lab_recovers(page, lab_server):
     open_lab(page, lab_server, "lab_errors.ipynb")
     select_and_assign(page, "TP")
-    form = page.locator('[data-testid="options-form"]')
-    every = form.locator('[data-testid="option-every"]')
-    banner = page.locator('[data-testid="error-banner"]')
 
     # Below the minimum.
-    every.fill("0")
-    page.locator('[data-testid="apply-options"]').click()
-    banner.wait_for(state="visible")
+    banner = apply_every(page, "0")
     text = banner.inner_text()
     assert "every" in text and "minimum" in text, text
     assert "Traceback" not in text
@@ -253,10 +266,7 @@ def test_bad_option_shows_banner_and_lab_recovers(page, lab_server):
     # Far beyond the maximum: a fresh message (the banner re-renders with it).
     page.locator('[data-testid="dismiss-error"]').click()
     banner.wait_for(state="hidden")
-    every.fill("999999999")
-    page.locator('[data-testid="apply-options"]').click()
-    banner.wait_for(state="visible")
-    text = banner.inner_text()
+    text = apply_every(page, "999999999").inner_text()
     assert "every" in text and "maximum" in text, text
     assert node(page, "site:state").get_attribute("data-propagator") == "TP"
     shot(page, "lab-06-error-maximum.png")
@@ -280,14 +290,9 @@ def test_bad_option_shows_banner_and_lab_recovers(page, lab_server):
 def test_dismiss_clears_kernel_error_and_load_updates_the_form(page, lab_server):
     open_lab(page, lab_server, "lab_errors.ipynb")
     select_and_assign(page, "TP")
-    form = page.locator('[data-testid="options-form"]')
-    every = form.locator('[data-testid="option-every"]')
-    banner = page.locator('[data-testid="error-banner"]')
 
     # Dismissing the banner clears the kernel's error too, not just the page's.
-    every.fill("0")
-    page.locator('[data-testid="apply-options"]').click()
-    banner.wait_for(state="visible")
+    banner = apply_every(page, "0")
     assert "minimum" in probe(page)["error"].get("message", "")
     page.locator('[data-testid="dismiss-error"]').click()
     banner.wait_for(state="hidden")
@@ -295,15 +300,8 @@ def test_dismiss_clears_kernel_error_and_load_updates_the_form(page, lab_server)
     assert probe(page)["error"] == {}
 
     # Load a plan file that sets every=3: the open options form shows it.
-    run_cell(page, 2)
-    page.locator(".jp-Notebook .jp-Cell").nth(2).locator(".jp-OutputArea-output").filter(
-        has_text="WROTE=yes"
-    ).wait_for(timeout=30_000)
-    path = (
-        page.locator(".pl-controls .widget-text")
-        .filter(has=page.locator("label", has_text=re.compile(r"^\s*plan file\s*$")))
-        .locator("input")
-    )
+    run_cell_until(page, 2, "WROTE=yes")
+    path = field_input(page, "plan file")
     path.fill("loaded_plan.json")
     path.press("Enter")
     page.wait_for_timeout(200)  # let the value sync before Load reads it
@@ -323,10 +321,7 @@ def test_a_propagator_registered_later_reaches_the_shown_palette_and_compare(pag
     node(page, "site:state").click()
     palette = page.locator('[data-testid="palette-LRlate"]')
     assert palette.count() == 0
-    run_cell(page, 3)
-    page.locator(".jp-Notebook .jp-Cell").nth(3).locator(".jp-OutputArea-output").filter(
-        has_text="REGISTERED=yes"
-    ).wait_for(timeout=30_000)
+    run_cell_until(page, 3, "REGISTERED=yes")
     palette.wait_for(timeout=30_000)
     page.locator(".pl-lab .pl-compare-choices button", has_text="LRlate").wait_for(timeout=30_000)
     # and it works: assign it from the palette, run
