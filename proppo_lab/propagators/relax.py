@@ -248,7 +248,8 @@ class RELAX(Propagator):
             loss = loss + ((fitted - (f - mean) / spread) ** 2).mean()
         learned.step(optimizer, loss)
         learned.track_cost(state, cost, 0.9)
-        bp.note(node, "surrogate_loss", loss.detach())
+        state["loss"] = loss.detach()  # the training loss, a diagnostic
+        bp.note(node, "surrogate_loss", state["loss"])
 
 
 __all__ = ["RELAX"]
