@@ -49,6 +49,7 @@ from ..core.propagator import Propagator
 from ..core.registry import register
 from . import learned
 from .discrete import require
+from .parts import per_particle_sum
 
 _TINY = 1e-6
 
@@ -57,8 +58,8 @@ def _clamped(u: torch.Tensor) -> torch.Tensor:
     return u.clamp(_TINY, 1 - _TINY)
 
 
-def _zero(width: int) -> nn.Linear:
-    head = nn.Linear(2 * width, 1)
+def _zero_linear(inputs: int) -> nn.Linear:
+    head = nn.Linear(inputs, 1)
     nn.init.zeros_(head.weight)
     nn.init.zeros_(head.bias)
     return head
@@ -70,8 +71,10 @@ class _Surrogate(nn.Module):
 
     def __init__(self, width: int, kind: str, hidden: int, temperature: float):
         super().__init__()
-        self.kind = kind
-        self.head = learned.mlp(2 * width, hidden, zero=True) if kind == "mlp" else _zero(width)
+        inputs = 2 * width  # the soft value and the logits
+        self.head = (
+            learned.mlp(inputs, hidden, zero=True) if kind == "mlp" else _zero_linear(inputs)
+        )
         self.log_temperature = nn.Parameter(torch.tensor(math.log(temperature)))
         self.eta = nn.Parameter(torch.ones(())) if kind == "rebar" else None
 
@@ -133,10 +136,6 @@ class _Family:
 
     def one_hot(self, b, like):
         return b if self.bernoulli else F.one_hot(b, like.shape[-1]).to(like.dtype)
-
-
-def _per_particle(x: torch.Tensor) -> torch.Tensor:
-    return x.reshape(x.shape[0], -1).sum(1)
 
 
 @register(
@@ -231,7 +230,7 @@ class RELAX(Propagator):
             return mean + spread * c(soft, context, fixed_head)
 
         soft_given_b = family.soft(z_given_b, temperature)
-        log_p = _per_particle(family.log_prob(at, saved["b"]))
+        log_p = per_particle_sum(family.log_prob(at, saved["b"]))
         f = cost.detach()
         fixed = self.surrogate == "rebar"  # REBAR's f_hat is fitted to the costs, not for variance
         # the score term's weight f - c(z~) is a constant for the logits but not for c
