@@ -27,6 +27,7 @@ BUILTINS = [
     "Enumerate",
     "MVD",
     "Gumbel",
+    "RELAX",
 ]
 
 
@@ -62,7 +63,7 @@ def test_catalogue_option_schemas():
     assert cat["RP"]["options"] == {}
     lr = cat["LR"]["options"]
     assert lr["baseline"]["default"] == "loo"
-    assert {"loo", "none", "ema"} <= set(lr["baseline"]["choices"])
+    assert {"loo", "none", "ema", "learned"} <= set(lr["baseline"]["choices"])
     assert (
         lr["decay"]["type"] == "float" and lr["decay"]["min"] == 0.0 and lr["decay"]["max"] == 1.0
     )

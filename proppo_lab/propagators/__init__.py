@@ -6,7 +6,9 @@
 * :mod:`.discrete`: ARM, DisARM, Enumerate (coupled particles) and Gumbel for
   discrete nodes; :mod:`.mvd`: the measure-valued derivative (MVD) of Normal nodes;
 * :mod:`.parts`: :class:`Composite` and the parts it mixes (pathwise, score function);
-* :mod:`.baselines`: what LR-type parts subtract from the cost-to-go;
+* :mod:`.relax`: RELAX and REBAR (a learned control variate) for discrete nodes;
+* :mod:`.baselines`: what LR-type parts subtract from the cost-to-go (``learned``
+  among them); :mod:`.learned`: small networks trained online in a node's state;
 * :mod:`.gaussian`: fitting and resampling Gaussians over particles (GR, GS).
 """
 
@@ -17,6 +19,7 @@ from .discrete import ARM, DisARM, Enumerate, Gumbel
 from .gaussian import fitted_gaussian
 from .mvd import MVD
 from .parts import Composite, Part, Pathwise, ScoreFunction, draw, per_particle_sum
+from .relax import RELAX
 
 __all__ = [
     "GR",
@@ -32,6 +35,7 @@ __all__ = [
     "Enumerate",
     "Gumbel",
     "MVD",
+    "RELAX",
     "Composite",
     "Part",
     "Pathwise",

@@ -144,6 +144,8 @@ class ScoreFunction(Part):
         self.baseline = baselines.get(baseline)
         self.baseline_name = baseline
         self.options = dict(options or {})
+        if density is not None:  # a density no particle's inputs describe (GS's fitted Gaussian)
+            self.options.setdefault("node_inputs", False)
         self.density = density
 
     def forward(self, node, x, fp):
@@ -211,11 +213,14 @@ class ScoreFunction(Part):
 def group_baseline(node: Node, fn, cost: torch.Tensor, state: dict, options: dict):
     """The baseline, with a group of particles that share this node's draw
     (upstream of a coupled node) counted as one particle: a member's own group
-    must not enter its baseline, or the estimator would be biased."""
+    must not enter its baseline, or the estimator would be biased. A baseline
+    registered with ``inputs=True`` also gets the node's inputs as features."""
     coupling = node.coupling
+    inputs = (baselines.features(node, cost, options),) if baselines.wants_inputs(fn) else ()
     if coupling is None:
-        return fn(cost, state, options)
-    return coupling.repeat(fn(coupling.means(cost), state, options))
+        return fn(cost, state, options, *inputs)
+    inputs = tuple(coupling.split(x)[:, 0] for x in inputs)  # a group's members share them
+    return coupling.repeat(fn(coupling.means(cost), state, options, *inputs))
 
 
 def _normal_score(w, x, loc, scale, want_loc: bool, want_scale: bool):
