@@ -3,6 +3,7 @@
 from .base import System
 from .cartpole import CartPole, Policy
 from .chaotic_rnn import ChaoticRNN
+from .sbn import SigmoidBeliefNet, bars_and_stripes
 from .toys import BernoulliToy, GaussianChain, GaussianToy
 
 __all__ = [
@@ -12,5 +13,7 @@ __all__ = [
     "ChaoticRNN",
     "GaussianChain",
     "GaussianToy",
+    "SigmoidBeliefNet",
     "System",
+    "bars_and_stripes",
 ]
