@@ -1,4 +1,5 @@
-"""Ready programs used by the tutorials, tests and benchmarks."""
+"""Ready programs used by the tutorials, tests and benchmarks: toys with analytic gradients,
+the chaotic RNN, cart-pole, and a sigmoid belief net (a discrete VAE on bars and stripes)."""
 
 from .base import System
 from .cartpole import CartPole, Policy
