@@ -363,3 +363,30 @@ def test_a_plot_refresh_costs_what_it_adds_not_the_length_of_the_run(monkeypatch
     assert added[49] == added[499] == 2 * 2 + 1  # ... by constant-size updates
     assert read[49] == read[499] == 2 * 2
     assert "iteration 500" in lab.status.value
+
+
+def test_the_loss_curve_counts_particles_as_a_coupled_node_weighs_them():
+    # Enumerate weighs each outcome by its probability, MVD its evaluation points by 0:
+    # the loss plotted must be the objective, not the plain mean over particles
+    sbn = pl.systems.SigmoidBeliefNet(latents=3, images=2, particles=64, init_scale=0.5)
+    exact = sbn.objective().item()
+    lab = pl.Lab(sbn, plan={"z": "Enumerate"}, iterations=2)
+    lab.compare(["Enumerate"], iterations=2, wait=True)
+    assert [float(r["loss"]) for r in lab.rows] == pytest.approx([exact, exact], rel=1e-5)
+    toy = pl.systems.GaussianToy(mu=0.5, sigma=1.0, particles=4000)  # groups of 1 + 3
+    lab = pl.Lab(toy, plan={"x": "MVD"}, iterations=1)
+    lab.run(wait=True)
+    # E[x^2] = mu^2 + sigma^2 = 1.25; the unweighted mean over MVD's points is about 1.6
+    assert float(lab.rows[0]["loss"]) == pytest.approx(1.25, abs=0.15)
+
+
+def test_compare_trains_every_plan_from_the_same_parameters():
+    sbn = pl.systems.SigmoidBeliefNet(particles=8)
+    lab = pl.Lab(sbn, plan={"z": "LR"}, iterations=3, lr=1.0)
+    lab.compare(["current", "LR"], iterations=3, wait=True)  # the same plan twice
+    losses = {}
+    for row in lab.rows:
+        losses.setdefault(row["label"], []).append(float(row["loss"]))
+    # same seeds, same starting parameters: the same run, step for step
+    assert losses["current"] == losses["LR"] and len(losses["LR"]) == 3
+    assert losses["LR"][-1] != losses["LR"][0]  # and it did train

@@ -6,9 +6,10 @@ import math
 
 import pytest
 import torch
+from conftest import assert_within_se, collect
 
 import proppo_lab as pl
-from proppo_lab.systems import CartPole
+from proppo_lab.systems import CartPole, SigmoidBeliefNet, bars_and_stripes
 
 
 def rollout(cp: CartPole, start, force=0.0, steps=20):
@@ -82,6 +83,7 @@ def test_cartpole_rejects_unknown_task():
         pl.systems.GaussianChain(mu=0.1, a=2.0),
         pl.systems.BernoulliToy(theta=-0.4),
         CartPole(horizon=5, particles=3, task="swingup"),
+        pl.systems.SigmoidBeliefNet(latents=3, images=5, particles=4, seed=2),
     ],
 )
 def test_repr_rebuilds_the_same_program(system):
@@ -103,3 +105,54 @@ def test_to_cuda_runs_there():
     rnn = pl.systems.ChaoticRNN(beta=2.5, steps=5, particles=16).to("cuda")
     grads = pl.PropagationManager(default="TP").estimate(rnn)
     assert grads["beta"].is_cuda
+
+
+def test_bars_and_stripes_are_distinct_bars_or_stripes():
+    images = bars_and_stripes(4).reshape(-1, 4, 4)
+    assert images.shape[0] == 2**5 - 2 and torch.unique(images, dim=0).shape[0] == 30
+    rows_equal = (images == images[:, :, :1]).all(-1).all(-1)  # every row constant: stripes
+    cols_equal = (images == images[:, :1, :]).all(-1).all(-1)  # every column constant: bars
+    assert (rows_equal | cols_equal).all()
+
+
+def test_sbn_objective_is_the_mean_of_the_particles_costs():
+    # the exact negative ELBO (summed over all latent vectors) against a Monte Carlo mean
+    torch.manual_seed(0)
+    sbn = SigmoidBeliefNet(latents=4, particles=20000)
+    pm = pl.PropagationManager({"z": "LR"}, sites=sbn.sites)
+    sbn(pm)
+    costs = pm.tape[-1].inputs[0].detach().double()
+    pm.discard()
+    exact = sbn.objective().item()
+    assert abs(costs.mean().item() - exact) < 4 * costs.std().item() / len(costs) ** 0.5
+
+
+@pytest.mark.parametrize("plan", ["LR", "ARM", "DisARM", "Gumbel"])
+def test_sbn_trains_under_each_estimator(plan):
+    torch.manual_seed(0)
+    sbn = SigmoidBeliefNet(particles=16)
+    pm = pl.PropagationManager({"z": plan}, sites=sbn.sites)
+    start = sbn.objective().item()
+    for _ in range(150):
+        grads = pm.estimate(sbn)
+        assert set(grads) == set(sbn.params)
+        with torch.no_grad():
+            for name, p in sbn.params.items():
+                p -= 1.0 * grads[name]
+    assert sbn.objective().item() < start - 1.0, f"{plan} should lower the negative ELBO"
+
+
+@pytest.mark.parametrize("plan", ["LR", "ARM", "DisARM"])
+def test_sbn_gradient_unbiased_against_enumerate(seeded, plan):
+    # 2 images x 3 latents: 64 joint outcomes per particle, which Enumerate can serve
+    sbn = SigmoidBeliefNet(latents=3, images=2, particles=64, seed=1, init_scale=0.5)
+    exact = pl.PropagationManager({"z": "Enumerate"}, sites=sbn.sites).estimate(sbn)
+    for name, value in sbn.analytic_gradient().items():
+        assert torch.allclose(exact[name], value, atol=1e-5), f"Enumerate is exact for {name}"
+    samples = collect(pl.PropagationManager({"z": plan}, sites=sbn.sites), sbn, 300)
+    for name, truth in exact.items():
+        varies = samples[name].std(0) > 0  # pixels off in both images get no gradient at all
+        assert varies.any()
+        fixed = samples[name][0][~varies]  # the same in every estimate: must be the truth
+        assert torch.allclose(fixed, truth.double()[~varies], atol=1e-6), name
+        assert_within_se(samples[name][:, varies], truth[varies], what=f"{plan} d/d{name}")

@@ -329,3 +329,20 @@ def test_lazy_forward_check_scans_only_when_a_loss_is_not_finite():
         pm.backward()  # found at its source, not at the loss
     assert info.value.site == "bad" and info.value.phase == "forward"
     check.detach()
+
+
+@pytest.mark.parametrize("prop", ["DisARM", "Enumerate"])
+def test_spread_counts_a_coupled_group_as_one_sample(prop):
+    import proppo_lab as pl
+    from proppo_lab import trace
+
+    toy = pl.systems.BernoulliToy(theta=0.3, target=0.2, particles=100)
+    result = trace.compare(toy, {prop: {"z": prop}}, iterations=300, spread=True)
+    history = result.history[prop]["theta"]
+    spread, grads = torch.tensor(history["spread"]), torch.tensor(history["grad"])
+    groups = 50  # 100 particles: DisARM's antithetic pairs, or Enumerate's outcomes 0 and 1
+    predicted, observed = spread.mean() / groups, grads.var()
+    if prop == "Enumerate":  # every group is the exact gradient: no spread, no variance
+        assert predicted < 1e-12 and observed < 1e-12
+    else:
+        assert abs(observed / predicted - 1) < 4 * (2 / 299) ** 0.5

@@ -263,7 +263,10 @@ class BackwardPass:
     def finish(self) -> None:
         self.flush(last=True)  # runs deferred work first: its terms count too
         if self._particles is not None:
-            self.manager.particle_gradients = self._particles.result()
+            coupled = self.manager._coupled_node  # its groups are the samples, not particles
+            self.manager.particle_gradients = self._particles.result(
+                coupled.coupling if coupled is not None else None
+            )
         self._verify()
         if self._unread_flags:
             flags = torch.cat([ok for _, ok in self._unread_flags]).cpu()

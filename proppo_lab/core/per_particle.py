@@ -120,23 +120,36 @@ class ParticleGradients:
     projection. With at most ``directions`` parameter elements the directions
     are the basis (``slices`` says which columns belong to which parameter);
     beyond that they are Gaussian probes and only the total spread is known.
+
+    ``coupling``: the iteration's grouping, when a coupled node drew its
+    particles in groups (:mod:`.coupling`). The members of a group are not
+    independent draws (an antithetic pair, the outcomes of one enumeration), so
+    a group is one sample: its share is its members' mean.
     """
 
-    def __init__(self, values: torch.Tensor, slices: dict[str, slice] | None):
+    def __init__(self, values: torch.Tensor, slices: dict[str, slice] | None, coupling=None):
         self.values = values
         self.slices = slices
+        self.coupling = coupling
 
     @property
     def exact(self) -> bool:
         return self.slices is not None
 
+    @property
+    def samples(self) -> int:
+        """Independent samples the estimate averages: particles, or groups when coupled;
+        ``spread() / samples`` predicts the estimate's variance."""
+        n = self.values.shape[0]
+        return n if self.coupling is None else n // self.coupling.size
+
     def spread(self) -> dict[str, torch.Tensor]:
-        """Variance across particles (summed over elements) per parameter, or 'total'."""
+        """Variance across samples (summed over elements) per parameter, or 'total'."""
+        values = self.values if self.coupling is None else self.coupling.means(self.values)
         if self.slices is None:
-            return {"total": trace_variance(self.values, exact=False)}
+            return {"total": trace_variance(values, exact=False)}
         return {
-            name: trace_variance(self.values[:, cols], exact=True)
-            for name, cols in self.slices.items()
+            name: trace_variance(values[:, cols], exact=True) for name, cols in self.slices.items()
         }
 
 
@@ -178,7 +191,7 @@ class ParticleAccumulator:
         elif self.values.shape == part.shape:
             self.values = self.values + part
 
-    def result(self) -> ParticleGradients | None:
+    def result(self, coupling=None) -> ParticleGradients | None:
         if self.values is None:
             return None
-        return ParticleGradients(self.values, self.slices)
+        return ParticleGradients(self.values, self.slices, coupling)

@@ -38,7 +38,10 @@ class LossMeter(Observer):
 
     def node_created(self, node):
         if node.kind == "loss":
-            value = node.inputs[0].detach().mean()
+            cost = node.inputs[0].detach()
+            # particles weighted by a coupled node upstream (Enumerate's outcomes by their
+            # probability, MVD's evaluation points by 0) count as the estimate counts them
+            value = (cost if node.weight is None else cost * node.weight).mean()
             self.total = value if self.total is None else self.total + value
 
     def take(self):
@@ -177,10 +180,18 @@ def run_sessions(
     ``live_plan()``, when given, is read before every iteration; a plan other
     than the session's starts a new segment. ``record(row)`` takes each
     iteration's row, ``publish(session, done)`` refreshes the display, at most
-    every ``refresh`` seconds. ``lr > 0`` steps the parameters after each estimate.
+    every ``refresh`` seconds. ``lr > 0`` steps the parameters after each estimate;
+    then every session starts from the parameters the first one started from (a
+    comparison trains each plan from the same point), and the program keeps those
+    the last one reached.
     """
     progress = 0
-    for session in sessions:
+    initial = {k: p.detach().clone() for k, p in program.params.items()} if lr > 0 else {}
+    for index, session in enumerate(sessions):
+        if index and initial:
+            with torch.no_grad():
+                for name, value in initial.items():
+                    program.params[name].copy_(value)
         due = 0.0  # when the plots are next refreshed
         for i in range(iterations):
             if stopping():

@@ -140,7 +140,8 @@ def compare(
     ``observers``: plan name -> extra observers (e.g. a Recorder) to attach.
     ``spread=True`` also records, per iteration, the variance of the
     per-particle shares of each gradient (costs two autograd calls per
-    gradient term); ``spread / particles`` predicts the estimate's variance.
+    gradient term); ``spread / particles`` predicts the estimate's variance
+    (``spread / groups`` under a coupled propagator: a group is one sample).
     """
     if on_error not in ("record", "raise"):
         raise ValueError(f"on_error must be 'record' or 'raise', got {on_error!r}")

@@ -169,34 +169,33 @@ def apply_every(page, value: str):
     return banner
 
 
-def open_lab(page, lab_server, name: str) -> None:
+def open_lab(page, lab_server, name: str, site: str = "state") -> None:
     # Tall enough that the whole Lab (graph, controls, five plots) fits the
     # notebook panel: element screenshots of it are then complete.
     page.set_viewport_size({"width": 1400, "height": 2300})
     open_notebook(page, lab_server, name)
     run_cell(page, 0)
     # kernel start + torch import + capture + Graphviz WASM
-    node(page, "site:state").wait_for(timeout=90_000)
+    node(page, f"site:{site}").wait_for(timeout=90_000)
     page.locator(".pl-lab .pl-run").wait_for()
     page.locator(".pl-lab .js-plotly-plot").first.wait_for(timeout=30_000)
 
 
-def select_and_assign(page, propagator: str) -> None:
-    state = node(page, "site:state")
-    state.click()
-    page.locator('[data-testid="node-details"]').filter(has_text="state").wait_for()
+def select_and_assign(page, propagator: str, site: str = "state") -> None:
+    node(page, f"site:{site}").click()
+    page.locator('[data-testid="node-details"]').filter(has_text=site).wait_for()
     rendered = page.locator(".pl-graph-widget").get_attribute("data-rendered")
     page.locator(f'[data-testid="palette-{propagator}"]').click()
     # Confirmed by the kernel's new DOT: a fresh render with the node no longer pending.
     page.wait_for_function(
-        """([prev, p]) => {
+        """([prev, p, id]) => {
             const w = document.querySelector('.pl-graph-widget');
-            const g = document.querySelector('[data-node-id="site:state"]');
+            const g = document.querySelector(`[data-node-id="${id}"]`);
             return w.getAttribute('data-rendered') !== prev && g &&
                    g.getAttribute('data-propagator') === p &&
                    !g.classList.contains('pl-node-pending');
         }""",
-        arg=[rendered, propagator],
+        arg=[rendered, propagator, f"site:{site}"],
     )
 
 
