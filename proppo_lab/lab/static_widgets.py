@@ -25,6 +25,7 @@ from nbconvert.preprocessors import Preprocessor
 from traitlets import Bool
 
 from ..contracts import GRAPH_MIME, SNAPSHOT_MIME
+from .graph_snapshot import standalone, svg_from_dot
 
 log = logging.getLogger(__name__)
 
@@ -67,21 +68,16 @@ def _plotly_html(figure: Mapping[str, Any]) -> str:
 
 
 def _graph_html(svg: str) -> str:
-    start = svg.find("<svg")
-    svg = svg[start:] if start >= 0 else svg
-    return f'<div class="pl-static-graph">{svg}</div>'
+    return f'<div class="pl-static-graph">{standalone(svg) or svg}</div>'
 
 
 def _svg_from_dot(dot: str) -> str:
-    try:
-        import graphviz
-
-        return graphviz.Source(dot).pipe(format="svg").decode("utf-8")
-    except Exception:  # noqa: BLE001 - no dot binary
+    svg = svg_from_dot(dot)
+    if not svg:
         log.warning(
             "export: cannot draw a graph without the `dot` binary (apt-get install graphviz)"
         )
-        return ""
+    return svg
 
 
 def _ref(value: Any) -> str | None:
