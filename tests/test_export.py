@@ -22,25 +22,11 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+# Chromium's path and flags, CI's rule and the screenshot folder: the browser tests' own
+from browser.conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, _in_ci
+
 DATA = Path(__file__).parent / "data"
-ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = os.environ.get("PROPPO_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--no-first-run",
-    "--disable-component-update",
-    "--disable-default-apps",
-    "--disable-sync",
-]
 GRAPH_IDS = {"param:mu", "param:sigma", "site:x", "site:cost"}
-
-
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
 
 
 def _needs_dot():

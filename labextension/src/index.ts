@@ -1,7 +1,8 @@
 /**
  * The JupyterLab / Notebook 7 plugins: the "proppo-lab" widget module (the view
  * lives in graph_view.ts) and the tutorials command/launcher card
- * (launcher.ts). The kernel-less graph renderer is a mime extension (mime.ts,
+ * (launcher.ts), and the Lab's plots following their cells' width (plot_fit.ts).
+ * The kernel-less graph renderer is a mime extension (mime.ts,
  * package.json "mimeExtension").
  */
 import { IJupyterWidgetRegistry } from '@jupyter-widgets/base';
@@ -13,6 +14,7 @@ import {
 import { GraphModel } from './model';
 import { GraphView } from './graph_view';
 import { tutorialsPlugin } from './launcher';
+import { plotFitPlugin } from './plot_fit';
 import { MODULE_NAME, MODULE_VERSION } from './version';
 
 const plugin: JupyterFrontEndPlugin<void> = {
@@ -29,4 +31,4 @@ const plugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export default [plugin, tutorialsPlugin];
+export default [plugin, tutorialsPlugin, plotFitPlugin];

@@ -11,14 +11,16 @@ survives and the run can be started again.
 
 This module lays the Lab out and wires its controls (made and checked in
 :mod:`.controls`) to what they do. The plan lives in a
-:class:`~.plan_editor.PlanEditor` (``lab.editor``), runs in :mod:`.session`,
-plan files and scripts in :mod:`.script`, function programs in :mod:`.program`.
+:class:`~.plan_editor.PlanEditor` (``lab.editor``); run, step, compare and
+what each refresh shows in :mod:`.runs` (a mixin of the Lab), one run's loop and
+plots in :mod:`.session`, plan files and scripts in :mod:`.script`, function
+programs in :mod:`.program`.
 """
 
 from __future__ import annotations
 
 import html
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import ipywidgets as widgets
@@ -28,10 +30,8 @@ import traitlets
 from .. import trace
 from ..core import registry
 from ..core.errors import PropagationError
-from ..core.manager import PropagationManager
 from ..core.plan import Plan
-from ..trace.compare import plan_and_default
-from . import layout, overlay, script
+from . import layout, script
 from .controls import Controls
 from .devices import list_devices
 from .graph_widget import GraphWidget
@@ -39,10 +39,11 @@ from .plan_editor import PlanEditor
 from .plots import LivePlots
 from .program import as_program, particle_count
 from .runner import Runner
-from .session import Session, run_sessions
+from .runs import LabRuns
+from .session import Session
 
 
-class Lab(widgets.VBox):
+class Lab(LabRuns, widgets.VBox):
     """The interactive environment around one program.
 
     ``program``: a :class:`proppo_lab.systems.System` or a function
@@ -93,11 +94,7 @@ class Lab(widgets.VBox):
         self._build_controls(iterations, seed, lr)
         self._unsubscribe = registry.subscribe(self._registry_changed)  # held weakly
         # closing the graph's error banner closes the Lab's too (the graph forgets its own)
-        self.graph.on_msg(
-            lambda _w, content, _b=None: (
-                content == {"action": "dismiss"} and self._guard(self.clear_error)
-            )
-        )
+        self.graph.on_dismiss(lambda: self._guard(self.clear_error))
         self.presentation_toggle = layout.presentation_toggle()
         widgets.link((self, "presentation"), (self.presentation_toggle, "value"))
         self._figure_sizes = layout.FigureSizes(self.plots.figures)
@@ -305,131 +302,7 @@ class Lab(widgets.VBox):
         self.graph_source = trace.capture(self.program, self.plan, self.default)
         self.graph.set_source(self.graph_source)
 
-    # -- running ------------------------------------------------------------
-    def run(self, iterations: int | None = None, wait: bool = False) -> None:
-        """A fresh run of ``iterations`` (default: the control's value) under the
-        current plan; the plots start over."""
-        n = self._iterations(iterations)
-        self._start([self._session("current", self.plan, self.default)], n, live_plan=True)
-        if wait:
-            self.wait()
-
-    def step(self, wait: bool = False) -> None:
-        """One more iteration of the current run (a fresh run if there is none)."""
-        last = self._sessions[-1] if len(self._sessions) == 1 else None
-        if last is None or last.label != "current" or last.pm.plan != self.plan:
-            self.run(1, wait=wait)
-            return
-        self._start([last], 1, live_plan=True, fresh=False)
-        if wait:
-            self.wait()
-
-    def compare(
-        self, plans: Sequence[str] | None = None, iterations: int | None = None, wait: bool = False
-    ) -> None:
-        """Run each plan in turn with the same seeds and plot their variances together.
-
-        A propagator name means "every sample node uses it"; "current" is the graph's
-        plan; a plan file's name (``plan.json``) is the plan last saved to or loaded from it.
-        """
-        names = list(plans if plans is not None else self.controls.chosen_plans())
-        if not names:
-            raise ValueError("choose at least one plan to compare")
-        saved = {"current": self.plan, **self.saved_plans}
-        sessions = [
-            self._session(name, saved[name], self.default)
-            if name in saved
-            else self._session(name, *plan_and_default(name, self.default))
-            for name in names
-        ]
-        n = self._iterations(iterations)
-        self._start(sessions, n, live_plan=False)
-        if wait:
-            self.wait()
-
-    def stop(self) -> None:
-        self.runner.stop()
-        self.status.value = "stopping after this iteration…"
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """Block until the run ends (for scripts and tests; the UI never needs it)."""
-        done = self.runner.join(timeout)
-        if done and self.runner.error is not None and timeout is None:
-            raise self.runner.error
-        return done
-
-    @property
-    def running(self) -> bool:
-        return self.runner.running
-
-    def _iterations(self, given: int | None) -> int:
-        """The iterations to run: ``given``, else the field's (ValueError when < 1)."""
-        if given is None:
-            return int(self.controls.value("iterations"))
-        if int(given) < 1:
-            raise ValueError(f"iterations: at least 1, got {given}")
-        return int(given)
-
-    def _session(self, label: str, plan: Plan, default: str) -> Session:
-        pm = PropagationManager(plan=plan, default=default, sites=self.graph_source.sites)
-        return Session(label, pm, self.graph_source)
-
-    def _start(
-        self, sessions: list[Session], iterations: int, live_plan: bool, fresh: bool = True
-    ) -> None:
-        if self.runner.running:
-            raise RuntimeError("a run is already in progress; press Stop first")
-        seed, lr = int(self.controls.seed.value), float(self.controls.value("lr"))
-        self.clear_error()
-        if fresh:
-            for old in self._sessions:
-                old.close()
-            self._sessions = sessions
-            self.rows = []
-            self.plots.reset()
-        self.controls.start_progress(iterations * len(sessions))
-        self._set_running(True)
-        self.status.value = "running…"
-        plan = (lambda: self.editor.plan) if live_plan else None
-        self.runner.start(
-            lambda stopping: run_sessions(
-                sessions,
-                iterations,
-                self.program,
-                seed=seed,
-                lr=lr,
-                refresh=self.refresh,
-                live_plan=plan,
-                record=self.rows.append,
-                publish=self._publish,
-                stopping=stopping,
-            )
-        )
-
-    def _publish(self, session: Session, progress: int) -> None:
-        """Push the new numbers to the plots, the graph overlay and the status line."""
-        if not session.refresh(self.plots):
-            return
-        if session.recorder.latest is not None:
-            site = self._inspected_site()
-            if site is not None:
-                session.show_latest_pass(self.plots, site)
-            self._show_recorded(session)
-        self.controls.show_progress(progress)
-        self.status.value = session.status_line()
-
-    def _show_recorded(self, session: Session | None = None) -> None:
-        """The latest recorded pass on the graph (flows, overlay values), keyed by the
-        drawn view's ids: hence also called when the view changes."""
-        session = session or (self._sessions[-1] if self._sessions else None)
-        recorder = session.recorder if session is not None else None
-        if recorder is None or recorder.latest is None:
-            return
-        self.graph.set_flows(recorder.flows(self.graph.view))
-        self.graph.set_overlay_values(
-            overlay.instance_values(recorder.latest), recorder.latest_iteration
-        )
-
+    # -- the graph's overlay --------------------------------------------------
     @property
     def overlay(self) -> str:
         """The live metric colouring the graph's nodes ('' = by propagator), e.g.
@@ -439,26 +312,3 @@ class Lab(widgets.VBox):
     @overlay.setter
     def overlay(self, name: str) -> None:
         self.graph.overlay_metric = name
-
-    def _inspected_site(self) -> str | None:
-        """The selected node's site, else the first sample site."""
-        selected = self.graph.selected
-        for node in self.graph.graph.get("nodes", []):
-            if node.get("id") == selected and node.get("kind") in ("sample", "forward"):
-                return node["site"]
-        for node in self.graph.graph.get("nodes", []):
-            if node.get("kind") == "sample":
-                return node["site"]
-        return None
-
-    def _run_failed(self, err: BaseException) -> None:
-        self.show_error(err)
-
-    def _run_finished(self, stopped: bool) -> None:
-        self._set_running(False)
-        if self.runner.error is not None:
-            self.status.value = "run stopped by an error (see above); fix it and run again"
-        elif stopped:
-            self.status.value += " · stopped"
-        else:
-            self.status.value += " · done"

@@ -8,10 +8,9 @@ Data flows one way per direction:
 
 * kernel -> browser: synced traits (``dot``, ``graph``, ``catalogue``,
   ``plan``, ``selected``, ``view``, ``flows``, ``overlay``, ``error``, ``status``);
-* browser -> kernel: custom messages only (see :mod:`proppo_lab.lab.protocol`),
-  each validated before anything happens. Direct state writes from the
-  browser are refused (:meth:`GraphWidget.set_state`), so a page cannot set
-  ``plan`` behind the validator's back.
+* browser -> kernel: custom messages only, each validated
+  (:mod:`.protocol`) before anything happens (:mod:`.graph_messages`); direct
+  state writes from the browser are refused.
 
 The plan itself lives in a :class:`~proppo_lab.lab.plan_editor.PlanEditor`
 (:attr:`GraphWidget.editor`, shared with the Lab): the widget turns assign and
@@ -24,14 +23,9 @@ copy of the editor's plan for the front end.
 5 MB) is a plain attribute, not a synced trait: the view never reads it, and
 the kernel uses it for static export only (:meth:`GraphWidget.static_svg`).
 
-Static snapshot: besides the widget view, the widget's display bundle carries
-``image/svg+xml`` (the graph drawn kernel-side by the ``dot`` binary, or the
-browser's picture when one was synced) and a small marker
-``application/vnd.proppo-lab.graph+json``. A notebook saved with its outputs
-thus still shows the graph without a kernel: the JupyterLab extension's mime
-renderer for the marker shows the live view when the widget model exists and
-the static SVG otherwise; other front ends (nbviewer, GitHub) fall back to the
-SVG. :meth:`GraphWidget.static_svg` is what static export uses.
+The display bundle also carries a static picture of the graph, for viewers
+without a kernel (:mod:`.graph_snapshot`); :meth:`GraphWidget.static_svg` is
+what static export uses.
 
 ``source`` is anything with ``sites`` (list of site names),
 ``to_json(plan, view) -> dict`` and ``to_dot(plan, view, flows=None) -> str``;
@@ -49,11 +43,12 @@ from typing import Any
 import ipywidgets as widgets
 from traitlets import Dict, List, Unicode, observe
 
-from ..contracts import GRAPH_MIME, MAX_UNROLLED, VIEWS
+from ..contracts import VIEWS
 from ..core import registry
-from ..core.errors import PlanError, PropagationError
+from ..core.errors import PropagationError
 from ..core.plan import Plan
-from . import overlay, protocol
+from . import graph_snapshot, overlay
+from .graph_messages import FrontendMessages, error_dict
 from .plan_editor import PlanEditor, site_kinds
 
 log = logging.getLogger(__name__)
@@ -64,16 +59,7 @@ MODULE_VERSION = "^0.1.0"
 PlanCallback = Callable[[Plan], Any]
 
 
-def _error(
-    message: str,
-    site: str | None = None,
-    instance: int | None = None,
-    propagator: str | None = None,
-) -> dict:
-    return {"message": message, "site": site, "instance": instance, "propagator": propagator}
-
-
-class GraphWidget(widgets.DOMWidget):
+class GraphWidget(FrontendMessages, widgets.DOMWidget):
     """The propagation graph of a traced program, editable by clicking.
 
     >>> w = GraphWidget(graph_source, plan={"state": "TP"})
@@ -101,9 +87,6 @@ class GraphWidget(widgets.DOMWidget):
     error = Dict(help="{'message','site','instance','propagator'} or {}").tag(sync=True)
     status = Unicode("", help="one line of what just happened").tag(sync=True)
 
-    #: Trait names the browser may write directly. None: it speaks through messages.
-    _frontend_writable: frozenset = frozenset()
-
     def __init__(
         self,
         source: Any,
@@ -125,6 +108,7 @@ class GraphWidget(widgets.DOMWidget):
         #: the picture the browser laid out (export only; see the module docstring)
         self.svg = ""
         self._callbacks: list[PlanCallback] = []
+        self._dismiss_callbacks: list[Callable[[], Any]] = []
         self._overlay_metric = ""
         self._overlay_values: dict[str, dict[str, float]] = {}  # metric -> unrolled id -> v
         self._overlay_iteration: int | None = None
@@ -205,16 +189,16 @@ class GraphWidget(widgets.DOMWidget):
     def show_error(self, err: PropagationError | Mapping[str, Any] | str | BaseException) -> None:
         """Show an error in the banner; a PropagationError also highlights its node."""
         if isinstance(err, PropagationError):
-            self.error = _error(str(err), err.site, err.instance, err.propagator)
+            self.error = error_dict(str(err), err.site, err.instance, err.propagator)
         elif isinstance(err, Mapping):
-            self.error = _error(
+            self.error = error_dict(
                 str(err.get("message", "")),
                 err.get("site"),
                 err.get("instance"),
                 err.get("propagator"),
             )
         else:
-            self.error = _error(str(err))
+            self.error = error_dict(str(err))
 
     def clear_error(self) -> None:
         self.error = {}
@@ -231,38 +215,23 @@ class GraphWidget(widgets.DOMWidget):
     def static_svg(self) -> str:
         """The graph as a standalone SVG string ('' when it cannot be drawn).
 
-        The browser's picture (``svg``, synced after each layout) when there is
-        one, else drawn kernel-side from ``dot`` with the ``dot`` binary (Debian
-        ``graphviz``), coloured by the current plan, with the flow overlay.
+        The browser's picture (``svg``, sent after each layout) when there is
+        one, else drawn kernel-side with the ``dot`` binary (Debian ``graphviz``),
+        coloured by the current plan, with the flow overlay.
         """
         if self.svg.lstrip().startswith("<svg"):
             return self.svg
         try:
-            import graphviz
-
             dot = self._source.to_dot(self.current_plan, self.view, flows=self.flows or None)
-            text = graphviz.Source(dot).pipe(format="svg").decode("utf-8")
-        except Exception:  # noqa: BLE001 - no dot binary, or a source that cannot draw
-            log.debug("graph widget: no static SVG", exc_info=True)
+        except Exception:  # noqa: BLE001 - a source that cannot draw: no picture
+            log.debug("graph widget: no DOT for the static SVG", exc_info=True)
             return ""
-        start = text.find("<svg")
-        return text[start:] if start >= 0 else ""
+        return graph_snapshot.svg_from_dot(dot)
 
     def snapshot_bundle(self, model_id: str) -> dict:
-        """The static snapshot for a display bundle whose widget view is ``model_id``:
-        ``image/svg+xml`` plus the GRAPH_MIME marker; {} when there is no picture."""
-        svg = self.static_svg()
-        if not svg:
-            return {}
-        return {
-            "image/svg+xml": svg,
-            GRAPH_MIME: {
-                "version": 1,
-                "view": self.view,
-                "model_id": model_id,
-                "nodes": sorted(i for i in self._node_ids() if i),
-            },
-        }
+        """The static snapshot for a display bundle whose widget view is ``model_id``
+        (:func:`.graph_snapshot.bundle`); {} when there is no picture."""
+        return graph_snapshot.bundle(self.static_svg(), self.view, model_id, self._node_ids())
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict:
         """The widget view plus a static snapshot (SVG) for kernel-less viewers."""
@@ -271,94 +240,7 @@ class GraphWidget(widgets.DOMWidget):
             bundle.update(self.snapshot_bundle(self.model_id))
         return bundle
 
-    # ------------------------------------------------------------ message handling
-
-    def _on_frontend_msg(self, _widget: Any, content: Any, buffers: Any = None) -> None:
-        """ipywidgets on_msg callback: nothing raised here may reach the kernel."""
-        self.handle_message(content, buffers)
-
-    def handle_message(self, content: Any, buffers: Any = None) -> bool:
-        """Validate and apply one front-end message; True when it was applied.
-
-        Invalid messages set :attr:`error` (shown in the banner) and return
-        False; this method never raises.
-        """
-        action = None
-        try:
-            action = protocol.parse(content, buffers)
-            self._apply(action)
-            return True
-        except protocol.ProtocolError as err:
-            self._set_error(err.as_dict())
-        except PlanError as err:  # refused by the plan editor: name the node it was about
-            self._set_error(
-                _error(
-                    str(err),
-                    getattr(action, "site", None),
-                    getattr(action, "instance", None),
-                    getattr(action, "propagator", None),
-                )
-            )
-        except Exception as err:  # noqa: BLE001 - a bad message must never crash the kernel
-            log.exception("graph widget: message failed")
-            self._set_error(_error(f"could not handle the message: {type(err).__name__}: {err}"))
-        return False
-
-    def _set_error(self, error: dict) -> None:
-        # The view reverts an optimistic recolour when ``error`` changes; an error
-        # equal to the one shown would not sync, so clear it first.
-        if error == self.error:
-            self.error = {}
-        self.error = error
-
-    def _apply(self, action: protocol.Action) -> None:
-        if isinstance(action, protocol.Svg):
-            self.svg = action.svg
-        elif isinstance(action, protocol.Select):
-            if action.node and action.node not in self._node_ids():
-                raise protocol.ProtocolError(f"unknown node {protocol._short(action.node)}")
-            self.selected = action.node
-        elif isinstance(action, protocol.View):
-            self._set_view(action.view)
-        elif isinstance(action, protocol.Dismiss):
-            self.clear_error()
-        elif isinstance(action, protocol.Overlay):
-            try:
-                self.overlay_metric = action.metric
-            except ValueError as err:
-                raise protocol.ProtocolError(str(err)) from None
-        elif isinstance(action, protocol.Clear):
-            self.editor.clear(action.site, action.instance)
-        else:
-            self.editor.assign(action.site, action.propagator, action.options, action.instance)
-
-    def _set_view(self, view: str) -> None:
-        size = sum(
-            int(n.get("count") or 1) for n in self.graph.get("nodes", []) if isinstance(n, dict)
-        )
-        if view == "unrolled" and size > MAX_UNROLLED:
-            raise protocol.ProtocolError(
-                f"the unrolled graph would have {size} nodes, more than the view "
-                f"draws ({MAX_UNROLLED}); stay in the rolled view, or capture "
-                "the program with fewer steps"
-            )
-        self.view = view
-        self.status = f"{self.view} view"
-
     # ------------------------------------------------------------------- internals
-
-    def set_state(self, sync_data: dict) -> None:
-        """Refuse direct state writes from the browser (it must send messages)."""
-        allowed = {k: v for k, v in sync_data.items() if k in self._frontend_writable}
-        refused = sorted(set(sync_data) - set(allowed))
-        if refused:
-            self.error = _error(
-                "the page tried to set "
-                + ", ".join(refused[:5])
-                + " directly; changes go through validated messages"
-            )
-        if allowed:
-            super().set_state(allowed)
 
     def _node_ids(self) -> set[str]:
         return {n.get("id") for n in self.graph.get("nodes", []) if isinstance(n, dict)}
@@ -375,7 +257,9 @@ class GraphWidget(widgets.DOMWidget):
                 callback(plan)
             except Exception as err:  # noqa: BLE001 - shown, not raised
                 log.exception("graph widget: on_plan_change callback failed")
-                self.error = _error(f"on_plan_change callback failed: {type(err).__name__}: {err}")
+                self.error = error_dict(
+                    f"on_plan_change callback failed: {type(err).__name__}: {err}"
+                )
 
     def _registry_changed(self) -> None:
         """A propagator was registered or removed: new palette, and a redraw (a
@@ -399,7 +283,7 @@ class GraphWidget(widgets.DOMWidget):
                     self.selected = ""
         except Exception as err:  # noqa: BLE001 - drawing must not crash the kernel
             log.exception("graph widget: rendering failed")
-            self.error = _error(f"could not draw the graph: {type(err).__name__}: {err}")
+            self.error = error_dict(f"could not draw the graph: {type(err).__name__}: {err}")
         finally:
             self._rendering = False
 
@@ -407,7 +291,7 @@ class GraphWidget(widgets.DOMWidget):
     def _on_view(self, change: dict) -> None:
         if change["new"] not in VIEWS:
             self.set_trait("view", change["old"])
-            self.error = _error(f"view must be 'rolled' or 'unrolled', not {change['new']!r}")
+            self.error = error_dict(f"view must be 'rolled' or 'unrolled', not {change['new']!r}")
             return
         self._render()
         self._send_overlay()

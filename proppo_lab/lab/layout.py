@@ -10,7 +10,8 @@ pane, JupyterLab's sidebar, a projector) without the kernel measuring anything:
 * ``pl-plots`` is the grid of live plots; its columns shrink to the Lab's width.
 * ``pl-presentation`` on the Lab (``lab.presentation = True`` or the toggle):
   bigger fonts, the graph across the whole width, one plot a row. Plotly draws
-  its own text, so the figures' fonts and sizes are changed here, in their layouts.
+  its own text, so the figures' fonts are changed here, in their layouts; their
+  widths follow their grid cells (labextension/src/plot_fit.ts).
 """
 
 from __future__ import annotations
@@ -20,14 +21,13 @@ from collections.abc import Sequence
 import ipywidgets as widgets
 import plotly.graph_objects as go
 
-#: plotly sizes in presentation mode. Fixed pixels: plotly's widget does not
-#: re-measure its container when only the stylesheet changes, so autosize is no help.
+#: plotly's fonts in presentation mode. Fonts only: the figures autosize to their
+#: cells (see :mod:`.plots`), and a relayout that names a width or a height would
+#: turn plotly's autosize off, leaving them at the size they had.
 PRESENTATION_FIGURE = {
     "font.size": 18,
     "title.font.size": 24,
     "legend.font.size": 16,
-    "width": 900,
-    "height": 460,
 }
 
 

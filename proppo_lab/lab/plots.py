@@ -21,10 +21,15 @@ from ..trace.figures import LOG_AXIS
 
 def _figure(title: str, x: str, y: str, log_y: bool = False) -> go.FigureWidget:
     fig = go.FigureWidget()
+    # As wide as the grid cell, not a fixed width that scrolls in a narrow Lab: no
+    # width, and autosize set in the figure's own layout, so that plotly.js measures
+    # the cell when it draws and again at every relayout (the presentation toggle's);
+    # "responsive" makes it measure again when the window is resized.
+    fig._config = {**fig._config, "responsive": True}
     fig.update_layout(
         title=dict(text=title, font=dict(size=14)),
         height=280,
-        width=460,
+        autosize=True,
         margin=dict(l=60, r=10, t=40, b=40),
         xaxis_title=x,
         yaxis_title=y,

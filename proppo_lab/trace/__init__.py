@@ -3,12 +3,15 @@
 Everything here watches the engine from outside, as an observer
 (:class:`proppo_lab.Observer`) or by running programs through a manager.
 
-* :func:`capture` runs a program once and returns its :class:`Graph` (sites,
-  instances, parameters, losses, edges read off autograd by :mod:`.walk`),
-  which renders as the front end's JSON (:meth:`Graph.to_json`) or as
-  Graphviz DOT (:meth:`Graph.to_dot`), coloured by any plan without re-tracing.
+* :func:`capture` (:mod:`.capturing`) runs a program once and returns its
+  :class:`Graph` (:mod:`.graph`: sites, instances, parameters, losses, edges
+  read off autograd by :mod:`.walk`; stable ids from :mod:`.ids`), which renders
+  as the front end's JSON (:meth:`Graph.to_json`, the views in
+  :mod:`.graph_views`) or as Graphviz DOT (:mod:`.dot`), coloured by any plan
+  without re-tracing.
 * :class:`Recorder` observes backward passes and records the messages every
-  node sent, TP's weights and LR's baselines (one host sync per pass).
+  node sent, TP's weights and LR's baselines (one host sync per pass, taken by
+  :mod:`.pass_record`).
 * :class:`Welford` / :class:`GradientStats` keep running gradient statistics
   on the device; :func:`compare` runs one program under several plans with
   common random numbers; :func:`sweep` maps variance across a program
@@ -20,6 +23,8 @@ Everything here watches the engine from outside, as an observer
 it never imports the lab or Jupyter packages.
 """
 
+from ..contracts import LOSS_COLOUR, PARAM_COLOUR
+from .capturing import capture
 from .checks import ForwardCheck, gradient_report, report
 from .compare import Comparison, compare
 from .dot import to_dot
@@ -32,17 +37,8 @@ from .figures import (
     variance_figure,
     weights_figure,
 )
-from .graph import (
-    LOSS_COLOUR,
-    PARAM_COLOUR,
-    Graph,
-    Instance,
-    Param,
-    capture,
-    edge_id,
-    param_id,
-    site_id,
-)
+from .graph import Graph, Instance, Param
+from .ids import edge_id, param_id, site_id
 from .intervals import chi2_quantile, variance_interval
 from .progress import TextProgress
 from .recorder import Recorder

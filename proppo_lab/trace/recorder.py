@@ -2,13 +2,9 @@
 
 Why an observer: the engine emits ``message_sent(message, target)`` and
 ``backward_started/finished(tape)`` only when someone listens, so recording
-costs nothing when it is off. While a pass runs the recorder keeps *tensors*
-(``torch.linalg.vector_norm`` results of fresh gradient terms, references to
-cost-to-go tensors that the inboxes hold anyway, TP weights, baseline means);
-in ``backward_finished`` it takes the remaining norms in one fused call
-(deduplicated: the cost-to-go is one tensor passed along the chain) and turns
-everything into floats at once: one host sync per pass, none
-per message, so the backward loop on a GPU never waits for the recorder.
+costs nothing when it is off. A pass is kept as device scalars and turned into
+floats with one host sync when read (:mod:`.pass_record`), so the backward loop
+on a GPU never waits for the recorder.
 
 What is recorded per node instance (unrolled id ``site:<site>#<i>``):
 
@@ -29,20 +25,13 @@ holds ``history`` entries.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
-import torch
-
 from ..core.observer import Observer
-from .graph import Graph, edge_id, site_id
-from .scalars import norms, to_floats
-
-
-def _rss(values) -> float:
-    """Root-sum-square: the norm of several messages taken together."""
-    return math.sqrt(sum(v * v for v in values))
+from .graph import Graph
+from .ids import edge_id, site_id
+from .pass_record import PassNorms, build, rss
 
 
 class Recorder(Observer):
@@ -65,7 +54,7 @@ class Recorder(Observer):
         self.latest_iteration: int | None = None
         self._history: list[dict] = []
         self._detach = None
-        self._reset_pass()
+        self._pass = PassNorms()
 
     # -- attaching ----------------------------------------------------------
     def attach(self, pm) -> Recorder:
@@ -85,113 +74,16 @@ class Recorder(Observer):
         self._detach = None
 
     # -- observer hooks -------------------------------------------------------
-    def _reset_pass(self) -> None:
-        self._sent: list[tuple[Any, Any, str, torch.Tensor]] = []
-        self._weights: list[tuple[Any, dict]] = []
-        self._baselines: list[tuple[Any, torch.Tensor]] = []
-
     def backward_started(self, tape) -> None:
-        self._reset_pass()
+        self._pass = PassNorms()
 
     def message_sent(self, message, target) -> None:
-        kind, content, sender = message.kind, message.content, message.sender
-        if kind == "weights":
-            self._weights.append((sender, dict(content)))
-        elif kind == "baseline":
-            if isinstance(content, torch.Tensor):
-                self._baselines.append((sender, content.detach().float().mean()))
-        elif kind == "cost" and isinstance(content, torch.Tensor):
-            # the cost-to-go lives in the target's inbox for the whole pass anyway:
-            # keep the reference, take all its norms at the end (deduplicated)
-            self._sent.append((sender, target, kind, content))
-        elif isinstance(content, torch.Tensor):
-            # a fresh gradient term: take its norm now so the term can be freed
-            self._sent.append(
-                (sender, target, kind, torch.linalg.vector_norm(content.detach().float()))
-            )
-
-    def _capture(self, tape) -> tuple:
-        """The pass as device scalars and light node descriptors: no host sync, and
-        no reference to the nodes (which would keep their autograd graphs alive)."""
-        scalars: list = []
-        pending: dict[int, tuple[torch.Tensor, list[int]]] = {}  # id -> (tensor, slots)
-
-        def slot(value) -> int:
-            scalars.append(value)
-            return len(scalars) - 1
-
-        def norm_slot(t: torch.Tensor) -> int:
-            i = slot(None)
-            pending.setdefault(id(t), (t, []))[1].append(i)
-            return i
-
-        light = {id(n): _Light(n) for n in tape}
-
-        def lite(node):
-            return None if node is None else light.get(id(node)) or _Light(node)
-
-        inbox = []
-        for node in tape:
-            grad = node.inbox.get("grad")
-            cost = node.inbox.get("cost")
-            inbox.append(
-                (
-                    lite(node),
-                    norm_slot(grad) if isinstance(grad, torch.Tensor) else None,
-                    norm_slot(cost) if isinstance(cost, torch.Tensor) else None,
-                )
-            )
-        sent = [
-            (lite(s), lite(t), k, norm_slot(n) if n.dim() else slot(n)) for s, t, k, n in self._sent
-        ]
-        for t, norm in zip(
-            (t for t, _ in pending.values()), norms([t for t, _ in pending.values()])
-        ):
-            for i in pending[id(t)][1]:
-                scalars[i] = norm
-        weights = [(lite(s), {k: slot(v) for k, v in w.items()}) for s, w in self._weights]
-        baselines = [(lite(s), slot(b)) for s, b in self._baselines]
-        return inbox, sent, weights, baselines, scalars
-
-    @staticmethod
-    def _build(raw) -> dict[str, dict]:
-        inbox, sent, weights, baselines, scalars = raw
-        values = to_floats(scalars)  # the one host sync of the pass
-
-        records: dict[str, dict] = {}
-        for node, g, c in inbox:
-            rec = records[site_id(node.site, node.instance)] = {
-                "site": node.site,
-                "instance": node.instance,
-                "kind": node.kind,
-                "propagator": None if node.kind == "loss" else node.propagator_name,
-                "sent": [],
-                "messages": {},
-            }
-            if g is not None:
-                rec["messages"]["grad"] = values[g]
-            if c is not None:
-                rec["messages"]["cost"] = values[c]
-        backprop: dict[str, list[float]] = {}
-        for s, t, k, i in sent:
-            sid = site_id(s.site, s.instance)
-            to = "autograd" if t is None else site_id(t.site, t.instance)
-            records[sid]["sent"].append({"to": to, "kind": k, "norm": values[i]})
-            if k == "backprop":
-                backprop.setdefault(sid, []).append(values[i])
-        for sid, terms in backprop.items():
-            records[sid]["messages"]["backprop"] = _rss(terms)
-        for s, w in weights:
-            records[site_id(s.site, s.instance)]["weights"] = {k: values[i] for k, i in w.items()}
-        for s, i in baselines:
-            records[site_id(s.site, s.instance)]["baseline"] = values[i]
-
-        return records
+        self._pass.add(message, target)
 
     def backward_finished(self, tape) -> None:
         # records are built when read (the lab reads a few times a second, not
         # every pass): here only the norms are taken, on the device
-        raw = self._capture(tape)
+        raw = self._pass.capture(tape)
         self._latest_raw, self._latest = raw, None
         self.latest_iteration = tape[0].iteration if tape else self.passes
         if self.passes % self.stride == 0:
@@ -202,13 +94,13 @@ class Recorder(Observer):
                 self._history = self._history[::2]
                 self.stride *= 2
         self.passes += 1
-        self._reset_pass()
+        self._pass = PassNorms()
 
     @property
     def latest(self) -> dict[str, dict] | None:
         """The latest pass in full, by unrolled node id (None before any pass)."""
         if self._latest is None and self._latest_raw is not None:
-            self._latest = self._build(self._latest_raw)
+            self._latest = build(self._latest_raw)
         return self._latest
 
     @property
@@ -216,7 +108,7 @@ class Recorder(Observer):
         """Kept passes, oldest first: {"pass", "iteration", "nodes": per-node summaries}."""
         for entry in self._history:
             if "nodes" not in entry:
-                entry["nodes"] = {nid: _summary(r) for nid, r in self._build(entry["raw"]).items()}
+                entry["nodes"] = {nid: _summary(r) for nid, r in build(entry["raw"]).items()}
                 del entry["raw"]
         return self._history
 
@@ -261,7 +153,7 @@ class Recorder(Observer):
                     else edge_id(graph.rolled_id(src), graph.rolled_id(dst))
                 )
                 groups.setdefault(key, []).append(norm)
-            edges = {k: {"norm": _rss(v)} for k, v in groups.items()}
+            edges = {k: {"norm": rss(v)} for k, v in groups.items()}
         return {"nodes": nodes, "edges": edges}
 
     def series(self, site: str, kind: str = "grad") -> tuple[list[int], list[float]]:
@@ -320,16 +212,6 @@ def _summary(rec: Mapping) -> dict:
     return out
 
 
-class _Light:
-    """What the records need of a node, without holding the node."""
-
-    __slots__ = ("site", "instance", "kind", "propagator_name")
-
-    def __init__(self, node):
-        self.site, self.instance, self.kind = node.site, node.instance, node.kind
-        self.propagator_name = None if node.kind == "loss" else node.propagator_name
-
-
 def _roll(nodes: Mapping[str, dict]) -> dict[str, dict]:
     groups: dict[str, list[dict]] = {}
     for nid, s in nodes.items():
@@ -339,7 +221,7 @@ def _roll(nodes: Mapping[str, dict]) -> dict[str, dict]:
         kinds = dict.fromkeys(k for s in items for k in s["messages"])
         entry: dict[str, Any] = {
             "messages": {
-                k: _rss(s["messages"][k] for s in items if k in s["messages"]) for k in kinds
+                k: rss(s["messages"][k] for s in items if k in s["messages"]) for k in kinds
             }
         }
         ws = [s["weights"] for s in items if "weights" in s]

@@ -14,9 +14,11 @@ and checks, in normal and then in presentation mode:
   it), and no panel of the Lab had to scroll to show it (the options form's
   Apply once sat half cut off at the bottom of the scrolling side panel);
   enabled ones also pass Playwright's actionability check for a click;
+* every plot is drawn as wide as its grid cell, none wider (nothing scrolls
+  sideways), in both modes and after presentation mode ends;
 * presentation mode (the toggle) enlarges the controls', the palette's and
   the plots' fonts, puts the graph across the Lab's width and draws the
-  plots one a row, wider;
+  plots one a row, across the Lab;
   ``lab.presentation = False`` from Python turns it off again.
 
 Screenshots: test-artifacts/layout-<size>-<mode>-*.png.
@@ -151,6 +153,48 @@ def widths(page) -> dict:
     }""")
 
 
+# Each plot cell: its width, what scrolls inside it, and plotly's drawing, against
+# the grid the cells sit in (a cell may itself outgrow the grid when it is not stretched).
+PLOT_CELLS_JS = """() => [...document.querySelectorAll('.pl-lab .pl-plots')].flatMap(grid => {
+    const right = grid.getBoundingClientRect().right;
+    return [...grid.children].map(cell => {
+        const svg = cell.querySelector('.main-svg');
+        const drawn = svg ? svg.getBoundingClientRect() : null;
+        return {cell: cell.clientWidth, scroll: cell.scrollWidth,
+                cell_right: cell.getBoundingClientRect().right, grid_right: right,
+                drawn: drawn ? drawn.width : 0, drawn_right: drawn ? drawn.right : 0};
+    }); })"""
+
+
+def misfits(page) -> list[dict]:
+    """Each plot cell whose figure does not fill it exactly: wider than the cell or
+    the grid (it would scroll sideways), or narrower (it did not follow the cell)."""
+    return [
+        c
+        for c in page.evaluate(PLOT_CELLS_JS)
+        if c["drawn"] == 0
+        or c["scroll"] > c["cell"] + 1
+        or abs(c["drawn"] - c["cell"]) > 2
+        or max(c["cell_right"], c["drawn_right"]) > c["grid_right"] + 1
+    ]
+
+
+def check_plots_fit(page, where: str) -> None:
+    """Every plot drawn as wide as its grid cell (after plotly's resize), none wider."""
+    try:
+        page.wait_for_function(
+            f"() => {{ const cells = ({PLOT_CELLS_JS})();"
+            " return cells.length >= 5 && cells.every(c => c.drawn > 0"
+            " && c.scroll <= c.cell + 1 && Math.abs(c.drawn - c.cell) <= 2"
+            " && Math.max(c.cell_right, c.drawn_right) <= c.grid_right + 1); }",
+            timeout=10_000,
+        )
+    except Exception:  # noqa: BLE001 - the assertion below says which cells
+        pass
+    bad = misfits(page)
+    assert bad == [], f"{where}: plots that do not fit their cells: {bad}"
+
+
 def shots(page, name: str) -> None:
     """The graph with the controls, then the plots, as the window shows them."""
     ARTIFACTS.mkdir(exist_ok=True)
@@ -189,6 +233,7 @@ def test_every_control_fits(page, lab_server, size):
 
     assert graph_width(page) >= MIN_GRAPH_WIDTH
     check_visible_and_clickable(page, f"{size}, normal")
+    check_plots_fit(page, f"{size}, normal")
     before, normal_widths = font_sizes(page), widths(page)
     shots(page, f"layout-{size}-normal")
 
@@ -206,8 +251,10 @@ def test_every_control_fits(page, lab_server, size):
     for key in before:
         assert after[key] > before[key], f"{key}: font {before[key]} -> {after[key]} px"
     assert wide["graph"] >= 0.95 * wide["lab"], wide
-    # One plot a row, as wide as presentation mode draws it (or the whole Lab).
-    assert wide["plot"] >= min(0.9 * wide["lab"], 880) > normal_widths["plot"], wide
+    # One plot a row, across the Lab, and still inside its cell.
+    check_plots_fit(page, f"{size}, presentation")
+    wide = widths(page)
+    assert wide["plot"] >= 0.9 * wide["lab"] and wide["plot"] >= normal_widths["plot"], wide
     assert graph_width(page) >= MIN_GRAPH_WIDTH
     check_visible_and_clickable(page, f"{size}, presentation")
     shots(page, f"layout-{size}-presentation")
@@ -221,3 +268,6 @@ def test_every_control_fits(page, lab_server, size):
     )
     assert font_sizes(page)["run"] == before["run"]
     assert widths(page)["graph"] == pytest.approx(normal_widths["graph"], abs=2)
+    # back to the grid's columns: the figures shrink to their cells again
+    check_plots_fit(page, f"{size}, presentation off")
+    assert widths(page)["plot"] == pytest.approx(normal_widths["plot"], abs=2)
