@@ -6,6 +6,8 @@
 * :mod:`.discrete`: ARM, DisARM, Enumerate (coupled particles) and Gumbel for
   discrete nodes; :mod:`.mvd`: the measure-valued derivative (MVD) of Normal nodes;
 * :mod:`.parts`: :class:`Composite` and the parts it mixes (pathwise, score function);
+  :mod:`.mixing`: TP's inverse-variance weights (batched Jacobian products);
+  :mod:`.normal`: the Normal's draw, score and pathwise cotangents written out by hand;
 * :mod:`.baselines`: what LR-type parts subtract from the cost-to-go;
 * :mod:`.gaussian`: fitting and resampling Gaussians over particles (GR, GS).
 """
