@@ -2,9 +2,10 @@
 
 TP used to compute, at every node on the way back, the node's Jacobian
 products ``J u`` with two autograd calls of its own. It now computes those of
-a run of nodes together (:mod:`proppo_lab.propagators.mixing`). The per-node
-algorithm is kept here as the reference: on the same noise (and the same
-probes), both must give the same weights at every node and the same estimate.
+a run of nodes together where the weights are exact
+(:mod:`proppo_lab.propagators.mixing`). The per-node algorithm is kept here as
+the reference: on the same noise (and the same probes), both must give the
+same weights at every node and the same estimate.
 """
 
 import pytest
@@ -22,20 +23,17 @@ class ReferenceTP(pl.Composite):
     """TP as it was: per node, ``parameter_directions`` on the node's own inputs
     (two autograd calls), then inverse-variance weights, one term per part."""
 
-    def __init__(self, directions: int, probes: torch.Tensor | None = None):
+    def __init__(self, directions: int):
         super().__init__(
             [pl.Pathwise(), pl.ScoreFunction()], mix="inverse_variance", directions=directions
         )
-        self.probes = probes
         self.weights_seen: list[list[float]] = []
 
     def backward(self, node, bp):
         terms = [part.terms(node, bp) for part in self.parts]
         inputs = [t for t in node.inputs if t.requires_grad]
         params = [p for p in bp.manager.params.values() if p.requires_grad]
-        jus, exact = per_particle.parameter_directions(
-            inputs, params, self.directions, probes=self.probes
-        )
+        jus, exact = per_particle.parameter_directions(inputs, params, self.directions)
         variances = []
         for tensors, grads in terms:
             vs = [None] * len(inputs)
@@ -99,8 +97,9 @@ def _run(program, params, propagator, seed, observer=None, probe_seed=None):
 
 
 CASES = {
-    # name: (system, directions, probes?) ; the RNN's beta is one element (exact),
-    # the MLP has 82: exact with directions raised, Gaussian probes with 8
+    # name: (system, directions, probes?); the RNN's beta is one element (exact),
+    # the MLP has 82: exact with directions raised (batched), Gaussian probes with 8
+    # (drawn afresh at each node)
     "scalar": (_rnn_system, 64, False),
     "module_exact": (_policy_system, 128, False),
     "module_probes": (_policy_system, 8, True),
@@ -111,17 +110,13 @@ CASES = {
 def test_batched_tp_matches_the_per_node_reference(case, clean_registry):
     make, directions, probes = CASES[case]
     program, params = make()
-    total = sum(p.numel() for p in params)
+    # with probes both draw them afresh at each node, in the same order: reseed alike
     probe_seed = 11 if probes else None
-    reference_probes = None
-    if probes:
-        torch.manual_seed(probe_seed)
-        reference_probes = torch.randn(directions, total)
     spec = {"propagator": "TP", "options": {"directions": directions}}
 
-    reference = ReferenceTP(directions, reference_probes)
+    reference = ReferenceTP(directions)
     pl.register("TPReference", doc="TP, one node at a time")(lambda: reference)
-    ref_grads = _run(program, params, "TPReference", seed=5)
+    ref_grads = _run(program, params, "TPReference", seed=5, probe_seed=probe_seed)
     watched = Weights()
     fast_grads = _run(program, params, spec, seed=5, observer=watched, probe_seed=probe_seed)
     quiet_grads = _run(program, params, spec, seed=5, probe_seed=probe_seed)

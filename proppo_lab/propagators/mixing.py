@@ -15,9 +15,11 @@ elementwise work. A run is bounded (:data:`CHUNK_NODES` nodes,
 :data:`CHUNK_ELEMENTS` stored numbers) so the products never hold more memory
 than a slice of the forward graph does.
 
-With at most ``directions`` parameter elements (over the whole run) the
-directions are the basis vectors and the weights are exact; beyond that they
-are Gaussian probes, drawn once per run and shared by its nodes.
+With at most ``directions`` named parameter elements the directions are the
+basis vectors and the weights are exact. Beyond that they are Gaussian probes,
+drawn afresh for each node, so each node keeps its own pair of calls: probes
+shared by a run of nodes make their weights' errors alike, which measurably
+hurts training (tutorial 4's cart-pole stops learning).
 """
 
 from __future__ import annotations
@@ -103,7 +105,10 @@ def _jacobian_products(prop, node, bp, inputs):
     if found is not _MISSING:
         return found
     params = [p for p in bp.manager.params.values() if p.requires_grad]
-    run = _run(prop, node, bp.manager.tape, sum(p.numel() for p in params))
+    elements = sum(p.numel() for p in params)
+    # Gaussian probes must be drawn afresh at each node: probes shared by a run
+    # make its nodes' weights err alike, and TP then trains badly (tutorial 4)
+    run = [node] if elements > prop.directions else _run(prop, node, bp.manager.tape, elements)
     flat = [x for n in run for x in _inputs(n)]
     found = per_particle.parameter_directions(flat, params, prop.directions)
     at = 0
