@@ -27,8 +27,11 @@ from . import baselines, mixing, normal
 Terms = tuple[list[torch.Tensor], list[torch.Tensor]]
 
 
-def draw(node: Node, how: str) -> torch.Tensor:
-    """The node's value: a reparameterised or plain sample, or a forward node's input."""
+def draw(node: Node, how: str, keep_noise: bool = True) -> torch.Tensor:
+    """The node's value: a reparameterised or plain sample, or a forward node's input.
+
+    ``keep_noise``: a Normal's noise is kept for the parts' written-out
+    cotangents (:mod:`.normal`); a propagator that needs none passes False."""
     if node.dist is None:
         return node.inputs[0]
     dist = node.dist
@@ -44,7 +47,8 @@ def draw(node: Node, how: str) -> torch.Tensor:
                 f"{type(dist).__name__} has no reparameterised sampler (rsample); "
                 f"use a score-function propagator such as LR{discrete}"
             )
-        x = normal.rsample_keeping_noise(node) if normal.is_normal(dist) else dist.rsample()
+        keep = keep_noise and normal.is_normal(dist)
+        x = normal.rsample_keeping_noise(node) if keep else dist.rsample()
     else:
         with torch.no_grad():
             # where a reparameterised sampler exists it draws the same noise as RP,
