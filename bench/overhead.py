@@ -14,6 +14,11 @@ zeroed first, and the plain baseline draws its noise inside the timed region as
 the engine does. Reports the median over the measured rounds after warm-up and
 the ratio to plain. Never asserts on time: targets are printed next to the ratios.
 
+Also the peak memory one iteration allocates, per variant (outside the timed
+rounds): on a GPU ``torch.cuda.max_memory_allocated``; on the CPU the
+profiler's allocation events summed in time order (torch's CPU allocator is
+invisible to ``tracemalloc``). Target: TP within 1.5x of plain.
+
     python bench/overhead.py [--iterations 50] [--warmup 5] [--threads N] [--device cpu]
 """
 
@@ -35,6 +40,7 @@ import proppo_lab as pl  # noqa: E402
 from proppo_lab.systems import ChaoticRNN  # noqa: E402
 
 TARGETS = {"RP": 1.10, "LR": 1.3, "TP": 1.5}
+MEMORY_TARGETS = {"TP": 1.5}
 
 
 def make_variants(system: ChaoticRNN, device: torch.device):
@@ -99,6 +105,28 @@ def measure(variants, iterations: int, warmup: int, device) -> dict[str, list[fl
     return times
 
 
+def peak_memory_mib(fn, device) -> float:
+    """Peak memory allocated while ``fn`` runs once, above what was held before (MiB)."""
+    fn()  # warm: caches and lazily built state do not count
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        before = torch.cuda.memory_allocated(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        fn()
+        torch.cuda.synchronize()
+        return (torch.cuda.max_memory_allocated(device) - before) / 2**20
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        fn()
+    events = [e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"]
+    held = peak = 0
+    for e in sorted(events, key=lambda e: e.start_ns()):
+        held += e.nbytes()  # negative for a release
+        peak = max(peak, held)
+    return peak / 2**20
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--iterations", type=int, default=50, help="measured rounds (>= 50)")
@@ -121,7 +149,10 @@ def main(argv=None) -> int:
     device = torch.device(args.device)
     torch.manual_seed(args.seed)
     system = ChaoticRNN(beta=args.beta, particles=args.particles, steps=args.steps, device=device)
-    times = measure(make_variants(system, device), args.iterations, args.warmup, device)
+    variants = make_variants(system, device)
+    times = measure(variants, args.iterations, args.warmup, device)
+    memory = {k: peak_memory_mib(fn, device) for k, fn in variants.items()}
+    memory_ratios = {k: memory[k] / memory["plain"] for k in memory if k != "plain"}
 
     median = {k: statistics.median(v) for k, v in times.items()}
     ratios = {k: median[k] / median["plain"] for k in median if k != "plain"}
@@ -135,7 +166,7 @@ def main(argv=None) -> int:
     )
     print(
         f"{'variant':>10} {'ms/iter':>9} {'p10':>8} {'p90':>8} {'vs plain':>9} "
-        f"{'vs dist':>8} {'target':>8}"
+        f"{'vs dist':>8} {'target':>8} {'peak MiB':>9} {'vs plain':>9}"
     )
     for k, v in times.items():
         q = statistics.quantiles(v, n=10)
@@ -143,9 +174,10 @@ def main(argv=None) -> int:
         vs_dist = f"{ratios_dist[k]:.2f}x" if k in ratios_dist else ""
         target = f"<={TARGETS[k]:.2f}x" if k in TARGETS else ""
         flag = "" if k not in TARGETS or ratios[k] <= TARGETS[k] else "  (above target)"
+        mem_ratio = f"{memory_ratios[k]:.2f}x" if k in memory_ratios else "1.00x"
         print(
             f"{k:>10} {median[k]:9.2f} {q[0]:8.2f} {q[-1]:8.2f} {ratio:>9} {vs_dist:>8} "
-            f"{target:>8}{flag}"
+            f"{target:>8} {memory[k]:9.2f} {mem_ratio:>9}{flag}"
         )
 
     result = {
@@ -164,6 +196,10 @@ def main(argv=None) -> int:
         "ratio_vs_plain_distributions": ratios_dist,
         "targets": TARGETS,
         "meets_target": {k: ratios[k] <= TARGETS[k] for k in TARGETS},
+        "peak_memory_mib": memory,
+        "memory_ratio_vs_plain": memory_ratios,
+        "memory_targets": MEMORY_TARGETS,
+        "meets_memory_target": {k: memory_ratios[k] <= MEMORY_TARGETS[k] for k in MEMORY_TARGETS},
         "p10_p90_ms": {
             k: [statistics.quantiles(v, n=10)[0], statistics.quantiles(v, n=10)[-1]]
             for k, v in times.items()

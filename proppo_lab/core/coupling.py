@@ -101,3 +101,42 @@ class RegroupError(PropagationError):
     The manager now knows the grouping; running the iteration again draws them
     in groups. ``PropagationManager.estimate`` does that by itself.
     """
+
+
+def assign_group(manager, node) -> None:
+    """Tell a new node how its particles are grouped and weighted; ``manager`` keeps
+    the iteration's grouping (its first coupled node fixes it)."""
+    node.weight = manager._weight
+    if node.kind == "loss":
+        return
+    if not node.propagator.coupled:
+        if manager._coupled_node is None:
+            node.coupling = manager.coupling  # upstream of any coupled node: draw in groups
+            manager._drawn = manager._drawn or node.kind == "sample"
+        return
+    coupling = node.propagator.coupling(node)
+    if node.dist is not None:
+        coupling.groups(
+            node.dist.batch_shape[0] if node.dist.batch_shape else 1, node.propagator.name
+        )
+    first = manager._coupled_node
+    if first is not None:
+        raise ValueError(
+            f"a second coupled node in one iteration (the first is {first.label}"
+            f", {first.propagator_name}); its group members would already "
+            "differ upstream. Serve one of them with another propagator"
+        )
+    if coupling != manager.coupling:
+        manager._next_coupling = coupling
+        if manager._drawn:
+            raise RegroupError.at(
+                node,
+                f"nodes upstream were drawn before this node's {coupling.kind} groups of "
+                f"{coupling.size} were known; run the iteration again, they will be drawn "
+                "in groups (pm.estimate does this by itself)",
+                phase="forward",
+                iteration=manager.iteration,
+            )
+        manager.coupling = coupling
+    manager._coupled_node = node
+    node.coupling = coupling

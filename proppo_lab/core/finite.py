@@ -1,4 +1,4 @@
-"""Which of many tensors hold NaN or inf: one fused pass, no host sync."""
+"""Which of many tensors hold NaN or inf: one fused pass, no host sync on a GPU."""
 
 from __future__ import annotations
 
@@ -10,9 +10,20 @@ import torch
 def finite_flags(values: Sequence[torch.Tensor]) -> torch.Tensor:
     """One flag per tensor, True where every element is finite.
 
-    The max-abs norm is inf/NaN exactly when an element is, and it cannot
-    overflow; ``_foreach_norm`` takes all of them in one fused call. Reading
-    the flags (``bool(flags.all())``) is the only host sync, left to the caller.
+    A norm is inf/NaN when an element is, and ``_foreach_norm`` takes all of
+    them in one fused call. On a GPU the max-abs norm (which cannot overflow)
+    is used and reading the flags (``bool(flags.all())``) is the only host
+    sync, left to the caller. On the CPU the max-abs norm is not vectorised
+    (30x slower than the 2-norm on a long stacked message), so the 2-norm is
+    used and a tensor it flags (overflow of huge but finite values) is checked
+    again element by element; host reads cost nothing there.
     """
     with torch.no_grad():
-        return torch.isfinite(torch.stack(torch._foreach_norm(list(values), float("inf"))))
+        values = list(values)
+        if values[0].is_cuda:
+            return torch.isfinite(torch.stack(torch._foreach_norm(values, float("inf"))))
+        ok = torch.isfinite(torch.stack(torch._foreach_norm(values, 2)))
+        if not bool(ok.all()):
+            for i in (~ok).nonzero()[:, 0].tolist():
+                ok[i] = bool(torch.isfinite(values[i]).all())
+        return ok

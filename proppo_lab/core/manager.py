@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from . import per_particle, registry
-from .coupling import Coupling, RegroupError
+from .coupling import Coupling, RegroupError, assign_group
 from .errors import PropagationError
 from .loss import LossPropagator
 from .node import Node
@@ -212,18 +212,13 @@ class PropagationManager:
             self.iteration,
         )
         try:
-            self._group(node)
+            assign_group(self, node)
             out = prop.forward(node, self._forward)
         except PropagationError:
             raise
         except Exception as err:
-            raise PropagationError(
-                str(err),
-                site=site,
-                instance=instance,
-                propagator=prop.name,
-                phase="forward",
-                iteration=self.iteration,
+            raise PropagationError.at(
+                node, str(err), phase="forward", iteration=self.iteration
             ) from err
         node.output = out
         self._counts[site] = instance + 1
@@ -231,43 +226,6 @@ class PropagationManager:
         for handler in self._listeners.node_created:
             handler(node)
         return out
-
-    def _group(self, node: Node) -> None:
-        """Tell the node how its particles are grouped and weighted (see :mod:`.coupling`)."""
-        node.weight = self._weight
-        if node.kind == "loss":
-            return
-        if not node.propagator.coupled:
-            if self._coupled_node is None:
-                node.coupling = self.coupling  # upstream of any coupled node: draw in groups
-                self._drawn = self._drawn or node.kind == "sample"
-            return
-        coupling = node.propagator.coupling(node)
-        if node.dist is not None:
-            coupling.groups(
-                node.dist.batch_shape[0] if node.dist.batch_shape else 1, node.propagator.name
-            )
-        first = self._coupled_node
-        if first is not None:
-            raise ValueError(
-                f"a second coupled node in one iteration (the first is {first.label}"
-                f", {first.propagator_name}); its group members would already "
-                "differ upstream. Serve one of them with another propagator"
-            )
-        if coupling != self.coupling:
-            self._next_coupling = coupling
-            if self._drawn:
-                raise RegroupError.at(
-                    node,
-                    f"nodes upstream were drawn before this node's {coupling.kind} groups of "
-                    f"{coupling.size} were known; run the iteration again, they will be drawn "
-                    "in groups (pm.estimate does this by itself)",
-                    phase="forward",
-                    iteration=self.iteration,
-                )
-            self.coupling = coupling
-        self._coupled_node = node
-        node.coupling = coupling
 
     def _propagator_for(self, kind: str, site: str, instance: int) -> Propagator:
         prop = self._site_props.get(site)  # set for sites without per-instance overrides
@@ -315,8 +273,11 @@ class PropagationManager:
         bp = BackwardPass(self)
         _announce(self._listeners.backward_started, tape)
         try:
+            quiet = bp.quiet
             for node in reversed(tape):
                 prop = node.propagator
+                if quiet and prop.idle:  # nothing to do there; its cost-to-go is routed past
+                    continue
                 if prop.reads_grad:
                     bp.flush()
                 try:

@@ -91,6 +91,7 @@ class BackwardPass:
 
     def __init__(self, manager: PropagationManager):
         self.manager = manager
+        listeners = manager._listeners
         self._tensors: list[torch.Tensor] = []
         self._grads: list[torch.Tensor] = []
         self._last_sender: Node | None = None
@@ -98,7 +99,12 @@ class BackwardPass:
         #: finiteness flags computed on a GPU, read once when the pass finishes
         self._unread_flags: list[tuple[list, torch.Tensor]] = []
         #: the message_sent handlers for this whole pass (empty: no message events built)
-        self._message_handlers = manager._listeners.message_sent
+        self._message_handlers = listeners.message_sent
+        #: nobody watches this pass: nodes without backward work are not visited
+        #: and cost messages skip them (their inboxes stay empty)
+        self.quiet = not (
+            listeners.message_sent or listeners.backward_started or listeners.backward_finished
+        )
         #: per-pass memory for propagators (e.g. weights reused across instances)
         self.scratch: dict = {}
         self._particles = (
@@ -141,7 +147,10 @@ class BackwardPass:
         self, sender: Node, target: Node | None, kind: str, content: Any, merge: Merge = Merge.SUM
     ) -> None:
         """Deliver a message to ``target`` (skipping nodes whose propagator routes past)."""
-        while target is not None and target.propagator.routes_past:
+        quiet = self.quiet
+        while target is not None and (
+            target.propagator.routes_past or (quiet and target.propagator.idle)
+        ):
             target = target.prev
         if target is None:
             return
@@ -151,7 +160,10 @@ class BackwardPass:
             self._tell(message, target)
 
     def note(self, sender: Node, kind: str, content: Any) -> None:
-        """Record a diagnostic at the node itself (TP weights, baselines) for observers."""
+        """Record a diagnostic at the node itself (TP weights, baselines) for observers
+        (in a pass nobody observes it is dropped)."""
+        if self.quiet:
+            return
         sender.inbox.put(Message(kind, content, Merge.REPLACE, sender))
         if self._message_handlers:
             self._tell(Message(kind, content, Merge.REPLACE, sender), sender)
@@ -197,8 +209,7 @@ class BackwardPass:
             for node, t, g in zip(senders, tensors, grads):
                 self.backprop(node, [t], [g])
             return
-        for node, g in zip(senders, grads):
-            self.check(node, "gradient sent backwards", g)
+        self.check(senders, "gradient sent backwards", grads)
         self._tensors.append(torch.stack(tensors))
         self._grads.append(grads)
         self._last_sender = senders[-1]
@@ -230,8 +241,11 @@ class BackwardPass:
             ) from err
 
     # -- checks -----------------------------------------------------------
-    def check(self, node: Node, what: str, value: torch.Tensor) -> None:
+    def check(self, node: Node | list[Node], what: str, value: torch.Tensor) -> None:
         """Queue a finiteness check of a message; raises NonFiniteError naming the node.
+
+        ``node`` may be a list: then ``value`` stacks one message per node (row k
+        is ``node[k]``'s) and the error names the first node whose row is not finite.
 
         Checks are batched: on the CPU they run (one fused norm, one host read)
         before pending gradients are delivered, so nothing non-finite reaches
@@ -249,10 +263,13 @@ class BackwardPass:
         if ok.is_cuda:
             self._unread_flags.append((checks, ok))
         elif not bool(ok.all()):
-            node, what, _ = checks[int((~ok).nonzero()[0])]
-            self._raise_nonfinite(node, what)
+            self._raise_nonfinite(checks[int((~ok).nonzero()[0])])
 
-    def _raise_nonfinite(self, node: Node, what: str):
+    def _raise_nonfinite(self, check: tuple):
+        node, what, value = check
+        if isinstance(node, list):  # stacked messages: the first node whose row is not
+            rows = finite_flags(list(value))
+            node = node[int((~rows).nonzero()[0])]
         raise NonFiniteError.at(
             node,
             f"{what} is not finite (NaN or inf)",
@@ -272,8 +289,7 @@ class BackwardPass:
             flags = torch.cat([ok for _, ok in self._unread_flags]).cpu()
             if not bool(flags.all()):
                 checks = [c for batch, _ in self._unread_flags for c in batch]
-                node, what, _ = checks[int((~flags).nonzero()[0])]
-                self._raise_nonfinite(node, what)
+                self._raise_nonfinite(checks[int((~flags).nonzero()[0])])
 
     def pass_cost(self, node: Node) -> None:
         cost = node.inbox.get("cost")

@@ -34,8 +34,16 @@ class Propagator:
     #: draws its node's particles in coupled groups: :meth:`coupling` says how
     coupled: ClassVar[bool] = False
 
+    #: no backward work of its own (set for each subclass): a pass that nobody
+    #: observes does not visit its nodes and routes their cost-to-go past them
+    idle: ClassVar[bool] = True
+
     entry: Entry | None = None
     options: dict[str, Any] = {}
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls.idle = cls.backward is Propagator.backward and not cls.reads_grad and not cls.coupled
 
     @property
     def name(self) -> str:

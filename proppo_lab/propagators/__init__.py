@@ -6,6 +6,8 @@
 * :mod:`.discrete`: ARM, DisARM, Enumerate (coupled particles) and Gumbel for
   discrete nodes; :mod:`.mvd`: the measure-valued derivative (MVD) of Normal nodes;
 * :mod:`.parts`: :class:`Composite` and the parts it mixes (pathwise, score function);
+  :mod:`.mixing`: TP's inverse-variance weights (batched Jacobian products);
+  :mod:`.normal`: the Normal's draw, score and pathwise cotangents written out by hand;
 * :mod:`.relax`: RELAX and REBAR (a learned control variate) for discrete nodes;
 * :mod:`.baselines`: what LR-type parts subtract from the cost-to-go (``learned``
   among them); :mod:`.learned`: small networks trained online in a node's state;

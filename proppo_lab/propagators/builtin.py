@@ -40,7 +40,7 @@ class RP(Propagator):
     Jacobians multiplies up and the variance can explode. Needs rsample."""
 
     def forward(self, node, fp):
-        return fp.watch(node, draw(node, "rsample"))
+        return fp.watch(node, draw(node, "rsample", keep_noise=False))
 
 
 @register(

@@ -18,19 +18,20 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
-from torch.distributions import Normal
 
-from ..core import per_particle
 from ..core.node import Node
 from ..core.passes import BackwardPass, ForwardPass
 from ..core.propagator import Propagator
-from . import baselines
+from . import baselines, mixing, normal
 
 Terms = tuple[list[torch.Tensor], list[torch.Tensor]]
 
 
-def draw(node: Node, how: str) -> torch.Tensor:
-    """The node's value: a reparameterised or plain sample, or a forward node's input."""
+def draw(node: Node, how: str, keep_noise: bool = True) -> torch.Tensor:
+    """The node's value: a reparameterised or plain sample, or a forward node's input.
+
+    ``keep_noise``: a Normal's noise is kept for the parts' written-out
+    cotangents (:mod:`.normal`); a propagator that needs none passes False."""
     if node.dist is None:
         return node.inputs[0]
     dist = node.dist
@@ -46,27 +47,26 @@ def draw(node: Node, how: str) -> torch.Tensor:
                 f"{type(dist).__name__} has no reparameterised sampler (rsample); "
                 f"use a score-function propagator such as LR{discrete}"
             )
-        x = dist.rsample()
+        keep = keep_noise and normal.is_normal(dist)
+        x = normal.rsample_keeping_noise(node) if keep else dist.rsample()
     else:
         with torch.no_grad():
             # where a reparameterised sampler exists it draws the same noise as RP,
             # which gives common random numbers across plans (and is faster)
-            x = dist.rsample() if dist.has_rsample else dist.sample()
+            if normal.is_normal(dist):
+                x = normal.rsample_keeping_noise(node)
+            else:
+                x = dist.rsample() if dist.has_rsample else dist.sample()
     if node.coupling is not None:  # upstream of a coupled node: one draw per group
         node.coupling.groups(x.shape[0], f"a coupled node downstream of '{node.site}'")
         x = node.coupling.shared(x)
+        node.saved.pop("eps", None)  # no longer the noise of every particle
     return x
 
 
 def per_particle_sum(x: torch.Tensor) -> torch.Tensor:
     """Sum over everything but the particle dimension: (particles, ...) -> (particles,)."""
     return x.reshape(x.shape[0], -1).sum(1) if x.dim() > 1 else x
-
-
-def is_normal(dist) -> bool:
-    """Exactly torch's Normal: its score and pathwise derivatives are written out
-    by hand, which spares an autograd graph per node."""
-    return type(dist) is Normal
 
 
 class Part:
@@ -116,12 +116,12 @@ class Pathwise(Part):
         g = bp.grad(node)
         x = node.saved["value"]
         dist = node.dist
-        if is_normal(dist):  # x = loc + scale * eps: the cotangents at loc and scale
+        if normal.is_normal(dist):  # x = loc + scale * eps: the cotangents at loc and scale
             loc, scale = dist.loc, dist.scale
             tensors, grads = [loc], [g]
             if scale.requires_grad:
                 tensors.append(scale)
-                grads.append(g * (x.detach() - loc.detach()) / scale.detach())
+                grads.append(g * normal.standard_noise(node))
             return tensors, grads
         return [x], [g]
 
@@ -158,7 +158,7 @@ class ScoreFunction(Part):
                 "a score-function estimator needs a distribution; "
                 f"'{node.site}' is a {node.kind} node"
             )
-        if self.density is None and is_normal(dist):
+        if self.density is None and normal.is_normal(dist):
             return  # the score is written out in terms()
         node.saved["logp"] = per_particle_sum(dist.log_prob(x.detach()))
 
@@ -176,10 +176,9 @@ class ScoreFunction(Part):
         dist = node.dist
         return _normal_terms(
             node,
-            *_normal_score(
+            *normal.score_cotangents(
                 w,
-                node.saved["value"].detach(),
-                dist.loc.detach(),
+                normal.standard_noise(node),
                 dist.scale.detach(),
                 dist.loc.requires_grad,
                 dist.scale.requires_grad,
@@ -223,15 +222,6 @@ def group_baseline(node: Node, fn, cost: torch.Tensor, state: dict, options: dic
     return coupling.repeat(fn(coupling.means(cost), state, options, *inputs))
 
 
-def _normal_score(w, x, loc, scale, want_loc: bool, want_scale: bool):
-    """Cotangents at loc and scale of sum_i w_i log N(x_i; loc_i, scale_i), for
-    any leading dimensions: d/d loc = z / scale, d/d scale = (z^2 - 1) / scale.
-    Only the wanted ones are computed (None otherwise)."""
-    z = (x - loc) / scale
-    w = w.reshape(*w.shape, *[1] * (z.dim() - w.dim())) / scale
-    return (w * z if want_loc else None), (w * (z * z - 1) if want_scale else None)
-
-
 def _normal_terms(node, g_loc, g_scale) -> Terms:
     tensors, grads = [], []
     for t, g in ((node.dist.loc, g_loc), (node.dist.scale, g_scale)):
@@ -266,17 +256,13 @@ def _score_terms_stacked(items, bp: BackwardPass) -> None:
         def stacked(get, members=members):
             return torch.stack([get(node).detach() for node, _, _ in members])
 
-        g_loc, g_scale = _normal_score(
-            w,
-            stacked(lambda n: n.saved["value"]),
-            stacked(lambda n: n.dist.loc),
-            stacked(lambda n: n.dist.scale),
-            want_loc,
-            want_scale,
+        g_loc, g_scale = normal.score_cotangents(
+            w, stacked(normal.standard_noise), stacked(lambda n: n.dist.scale), want_loc, want_scale
         )
         nodes = [node for node, _, _ in members]
-        for k, node in enumerate(nodes):
-            bp.note(node, "baseline", b[k])
+        if not bp.quiet:  # notes are for observers
+            for k, node in enumerate(nodes):
+                bp.note(node, "baseline", b[k])
         if g_loc is not None:
             bp.backprop_each(nodes, [n.dist.loc for n in nodes], g_loc)
         if g_scale is not None:
@@ -336,68 +322,14 @@ class Composite(Propagator):
                     bp.backprop(node, tensors, [w * g for g in grads])
             return
         terms = [part.terms(node, bp) for part in self.parts]
-        weights = self._mixing_weights(node, bp, terms)
+        weights = mixing.mixing_weights(self, node, bp, terms)
+        # terms at the same tensor (the parts' cotangents at loc) enter autograd summed
+        sums: dict[int, list] = {}
         for w, (tensors, grads) in zip(weights, terms):
-            bp.backprop(node, tensors, [w * g for g in grads])
-
-    def _mixing_weights(self, node, bp, terms) -> list:
-        live = [i for i, (tensors, _) in enumerate(terms) if tensors]
-        if len(live) < 2:  # nothing to weigh: the one live part takes it all
-            return [1.0] * len(terms)
-        memo = bp.scratch.setdefault((id(self), node.site), {})
-        if memo.get("left", 0) > 0 and len(memo["weights"]) == len(terms):
-            memo["left"] -= 1
-            weights = memo["weights"]
-        else:
-            variances = self._variances(node, bp, terms)
-            inverse = [
-                1.0 / v.clamp_min(torch.finfo(v.dtype).tiny) if v is not None else None
-                for v in variances
-            ]
-            total = sum(i for i in inverse if i is not None)
-            weights = [
-                torch.nan_to_num(i / total, nan=0.0) if i is not None else 0.0 for i in inverse
-            ]
-            memo.update(weights=weights, left=self.every - 1)
-        bp.note(node, "weights", {p.name: w for p, w in zip(self.parts, weights)})
-        return weights
-
-    def _variances(self, node, bp, terms):
-        inputs = [t for t in node.inputs if t.requires_grad]
-        if not inputs:
-            zero = torch.zeros((), device=node.output.device)  # stays on the node's device
-            return [None if not ts else zero for ts, _ in terms]
-        cotangents = [
-            _at_inputs(tensors, grads, inputs) if tensors else None for tensors, grads in terms
-        ]
-        params = list(bp.manager.params.values())
-        found = per_particle.parameter_directions(inputs, params, self.directions)
-        # particles sharing this node's draw (upstream of a coupled node) are one sample
-        grouped = node.coupling.sums if node.coupling is not None else (lambda rows: rows)
-        out = []
-        for vs in cotangents:
-            if vs is None:
-                out.append(None)
-            elif found is not None:
-                jus, exact = found
-                rows = grouped(per_particle.project(jus, vs))
-                out.append(per_particle.trace_variance(rows, exact))
-            else:  # no named parameter in this segment: weigh on the inputs themselves
-                rows = torch.cat([v.reshape(v.shape[0], -1) for v in vs if v is not None], 1)
-                out.append(per_particle.trace_variance(grouped(rows), exact=True))
-        return out
-
-
-def _at_inputs(tensors, grads, inputs):
-    """The terms' cotangents at the node's inputs (one per input; None if unused).
-
-    Terms already placed at the inputs (the written-out Normal paths) are used
-    as they are; others are pulled back with one autograd call.
-    """
-    if all(any(t is x for x in inputs) for t in tensors):
-        out = [None] * len(inputs)
-        for t, g in zip(tensors, grads):
-            i = next(i for i, x in enumerate(inputs) if x is t)
-            out[i] = g if out[i] is None else out[i] + g
-        return out
-    return list(torch.autograd.grad(tensors, inputs, grads, retain_graph=True, allow_unused=True))
+            for t, g in zip(tensors, grads):
+                entry = sums.get(id(t))
+                if entry is None:
+                    sums[id(t)] = [t, w * g]
+                else:
+                    entry[1] = entry[1] + w * g
+        bp.backprop(node, [t for t, _ in sums.values()], [g for _, g in sums.values()])
