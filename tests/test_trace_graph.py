@@ -279,3 +279,22 @@ def test_nodes_carry_the_options_the_plan_gives_them():
         by_kind = {n["kind"]: n for n in g.to_json(plan=plan, view=view)["nodes"]}
         assert by_kind["sample"]["options"] == {"baseline": "ema"}  # as given, defaults left out
         assert by_kind["param"]["options"] == {} and by_kind["loss"]["options"] == {}
+
+
+@pytest.mark.parametrize("plan", ["LR", "RELAX", "Enumerate"])
+def test_categorical_program_captures(plan):
+    """An integer-valued node cannot require grad: capture must still see its site
+    and its parameter's edge (it failed with a dtype error under every plan)."""
+    from torch.distributions import Categorical
+
+    logits = torch.zeros(3, requires_grad=True)
+    values = torch.tensor([1.0, 2.0, 4.0])
+
+    def program(pm):
+        k = pm.sample("k", Categorical(logits=pm.param("logits", logits).expand(6, 3)))
+        pm.loss("cost", values[k])
+
+    nodes, edges = json_sets(capture(program, {"k": plan}).to_json(view="rolled"))
+    assert nodes == {"param:logits", "site:k", "site:cost"}
+    # an index passes no gradient on, so autograd shows no edge k -> cost
+    assert {e[0] for e in edges} == {"param:logits->site:k"}

@@ -44,10 +44,12 @@ class ForwardPass:
         With ``grad=True`` the gradient that later reaches the leaf is this
         node's incoming gradient message (:meth:`BackwardPass.grad`). The leaf
         also requires grad while edges are being recorded, so the graph of the
-        program stays visible whatever the plan.
+        program stays visible whatever the plan; a discrete value (integers:
+        a Categorical's index) cannot require grad, and no gradient path leaves
+        it anyway, so the graph shows its edges only where a float follows.
         """
         leaf = x.detach()
-        if grad or self.manager.record_edges:
+        if grad or (self.manager.record_edges and leaf.is_floating_point()):
             leaf.requires_grad_(True)
         node.saved["leaf"] = leaf
         return leaf
