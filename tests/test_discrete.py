@@ -218,6 +218,27 @@ def test_manual_loop_is_told_to_run_again(seeded):
     pm.backward()
 
 
+def test_data_grouped_by_pm_coupling_before_the_coupled_node(seeded):
+    """A program that repeats its per-particle data by ``pm.coupling`` before any
+    sample node read None on the first iteration: that iteration runs again."""
+    theta = torch.tensor(0.3, requires_grad=True)
+    groupings, noises = [], []
+
+    def program(pm):
+        noise = torch.randn(8)
+        if pm.coupling is not None:  # one value per group, as the README advises
+            noise = pm.coupling.repeat(pm.coupling.means(noise))
+        groupings.append(pm.coupling)
+        noises.append(noise)
+        b = pm.sample("b", Bernoulli(logits=pm.param("theta", theta).expand(8)))
+        pm.loss("cost", (b - 0.49 + 0.1 * noise) ** 2)
+
+    pm = pl.PropagationManager({"b": "DisARM"})
+    pm.estimate(program)
+    assert groupings == [None, Coupling(2, "antithetic")]  # the first try was run again
+    assert torch.equal(noises[-1][0::2], noises[-1][1::2])
+
+
 @pytest.mark.parametrize("prop", ["ARM", "DisARM"])
 def test_odd_particle_count_is_refused_naming_the_node(prop):
     toy = BernoulliToy(particles=7)

@@ -111,7 +111,7 @@ def assign_group(manager, node) -> None:
         return
     if not node.propagator.coupled:
         if manager._coupled_node is None:
-            node.coupling = manager.coupling  # upstream of any coupled node: draw in groups
+            node.coupling = manager._coupling  # upstream of any coupled node: draw in groups
             manager._drawn = manager._drawn or node.kind == "sample"
         return
     coupling = node.propagator.coupling(node)
@@ -126,17 +126,18 @@ def assign_group(manager, node) -> None:
             f", {first.propagator_name}); its group members would already "
             "differ upstream. Serve one of them with another propagator"
         )
-    if coupling != manager.coupling:
+    if coupling != manager._coupling:
         manager._next_coupling = coupling
-        if manager._drawn:
+        # a draw, or data the program grouped by the old answer, already differ in a group
+        if manager._drawn or manager._coupling_read:
             raise RegroupError.at(
                 node,
-                f"nodes upstream were drawn before this node's {coupling.kind} groups of "
+                f"nodes upstream were drawn (or pm.coupling read) before this node's {coupling.kind} groups of "
                 f"{coupling.size} were known; run the iteration again, they will be drawn "
                 "in groups (pm.estimate does this by itself)",
                 phase="forward",
                 iteration=manager.iteration,
             )
-        manager.coupling = coupling
+        manager._coupling = coupling
     manager._coupled_node = node
     node.coupling = coupling

@@ -79,8 +79,8 @@ class PropagationManager:
         self._site_kinds: dict[str, str] = {}
         self._propagators: dict[tuple, Propagator] = {}
         self._state: dict[tuple[str, int], dict] = {}
-        #: the grouping of this iteration's particles (see :mod:`.coupling`); None: independent
-        self.coupling: Coupling | None = None
+        self._coupling: Coupling | None = None
+        self._coupling_read = False  # did the program ask for this iteration's grouping?
         self._next_coupling: Coupling | None = None  # learned: the grouping for the next one
         self._coupled_node: Node | None = None
         self._drawn = False  # a sample node was drawn this iteration before a coupled one
@@ -298,6 +298,14 @@ class PropagationManager:
         finally:
             self._end_iteration()
 
+    @property
+    def coupling(self) -> Coupling | None:
+        """The grouping of this iteration's particles (see :mod:`.coupling`); None:
+        independent. A program that reads it before the coupled node is reached on
+        the first iteration gets None, and the iteration is run again in groups."""
+        self._coupling_read = True
+        return self._coupling
+
     def discard(self) -> None:
         """Drop what was recorded without propagating (e.g. after an error)."""
         self._end_iteration()
@@ -307,7 +315,7 @@ class PropagationManager:
         self._tape = []
         self._counts = {}
         self.iteration += 1
-        self.coupling = self._next_coupling
+        self._coupling, self._coupling_read = self._next_coupling, False
         self._coupled_node, self._drawn, self._weight = None, False, None
 
     def estimate(self, program: Program) -> dict[str, torch.Tensor]:
