@@ -132,9 +132,9 @@ def assign_group(manager, node) -> None:
         if manager._drawn or manager._coupling_read:
             raise RegroupError.at(
                 node,
-                f"nodes upstream were drawn (or pm.coupling read) before this node's {coupling.kind} groups of "
-                f"{coupling.size} were known; run the iteration again, they will be drawn "
-                "in groups (pm.estimate does this by itself)",
+                f"nodes upstream were drawn (or pm.coupling read) before this node's "
+                f"{coupling.kind} groups of {coupling.size} were known; run the iteration "
+                "again, they will be drawn in groups (pm.estimate does this by itself)",
                 phase="forward",
                 iteration=manager.iteration,
             )
