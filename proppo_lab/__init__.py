@@ -6,26 +6,10 @@
 See README.md for the concepts: sites, plans, propagators, messages.
 """
 
-from . import propagators, systems
-from .core import (
-    Inbox,
-    Merge,
-    Message,
-    Node,
-    NonFiniteError,
-    Observer,
-    Option,
-    Plan,
-    PlanError,
-    PropagationError,
-    PropagationManager,
-    Propagator,
-    Spec,
-    catalogue,
-    register,
-    seed,
-    unregister,
-)
+from . import core, propagators, systems
+
+# the engine's public names are listed once, in core.__all__
+from .core import *  # noqa: F403
 from .propagators import Composite, Pathwise, ScoreFunction, baseline
 
 __version__ = "0.1.0"
@@ -46,28 +30,12 @@ def __getattr__(name):
 
 
 __all__ = [
-    "Lab",
+    "Lab",  # noqa: F405 (made on first use, by __getattr__)
     "Composite",
-    "Inbox",
-    "Merge",
-    "Message",
-    "Node",
-    "NonFiniteError",
-    "Observer",
-    "Option",
     "Pathwise",
-    "Plan",
-    "PlanError",
-    "PropagationError",
-    "PropagationManager",
-    "Propagator",
     "ScoreFunction",
-    "Spec",
     "baseline",
-    "catalogue",
     "propagators",
-    "register",
-    "seed",
     "systems",
-    "unregister",
+    *core.__all__,
 ]

@@ -12,11 +12,22 @@ class PlanError(ValueError):
     """A plan names an unknown site or propagator, or gives a bad option."""
 
 
-class PropagationError(RuntimeError):
-    """A propagator failed at a node; names the site, instance and propagator.
+class Located(Exception):
+    """An error that names a place in the program (site, instance, propagator, as
+    far as known): machine-readable, so that the lab can highlight the node."""
 
-    Attributes stay machine-readable so that the lab can highlight the node.
-    """
+    #: the attributes a UI reads, in order, beside the message
+    FIELDS: tuple[str, ...] = ("site", "instance", "propagator")
+
+    def as_dict(self) -> dict:
+        """Plain data for a UI: what failed and where."""
+        return {"message": str(self), **{f: getattr(self, f, None) for f in self.FIELDS}}
+
+
+class PropagationError(Located, RuntimeError):
+    """A propagator failed at a node; names the site, instance and propagator."""
+
+    FIELDS = ("site", "instance", "propagator", "phase", "iteration")
 
     def __init__(
         self,
@@ -52,17 +63,6 @@ class PropagationError(RuntimeError):
             phase=phase,
             iteration=iteration,
         )
-
-    def as_dict(self) -> dict:
-        """Plain data for a UI: what failed and where."""
-        return {
-            "message": str(self),
-            "site": self.site,
-            "instance": self.instance,
-            "propagator": self.propagator,
-            "phase": self.phase,
-            "iteration": self.iteration,
-        }
 
 
 class NonFiniteError(PropagationError):

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..contracts import MAX_SVG, VIEWS
+from ..core.errors import Located
 from ..core.plan import freeze
 
 #: Longest string accepted for names (sites, node ids, propagators, options).
@@ -61,7 +62,7 @@ SCHEMA: dict[str, dict[str, str]] = {
 }
 
 
-class ProtocolError(ValueError):
+class ProtocolError(Located, ValueError):
     """A message from the front end does not follow the protocol.
 
     ``site``, ``instance`` and ``propagator`` are filled in when the message
@@ -80,14 +81,6 @@ class ProtocolError(ValueError):
         self.site = site
         self.instance = instance
         self.propagator = propagator
-
-    def as_dict(self) -> dict:
-        return {
-            "message": str(self),
-            "site": self.site,
-            "instance": self.instance,
-            "propagator": self.propagator,
-        }
 
 
 @dataclass(frozen=True)
