@@ -20,6 +20,12 @@ basis vectors and the weights are exact. Beyond that they are Gaussian probes,
 drawn afresh for each node, so each node keeps its own pair of calls: probes
 shared by a run of nodes make their weights' errors alike, which measurably
 hurts training (tutorial 4's cart-pole stops learning).
+
+Why not forward-mode tangents carried through the program (one dual
+parameter, the tangent of each node's inputs read off): with this torch an op
+between a dual and a plain tensor runs Python reference kernels for the zero
+tangent, and the chaotic RNN's forward pass then costs more than this whole
+double-backward path (``bench/forward_ad.py`` measures it).
 """
 
 from __future__ import annotations
