@@ -10,8 +10,8 @@ a tolerance): no super-linear term. At small sizes a fixed per-step cost
 dominates, so slopes below 1 are expected there.
 
 Writes ``bench/results/scaling.json`` (``scaling-cuda.json`` on a GPU) and a
-log-log plotly figure under ``docs/`` (PNG when kaleido is installed, HTML
-otherwise). Never asserts on time.
+log-log plotly figure under ``docs/`` (PNG via kaleido or Chromium, else HTML).
+Never asserts on time.
 
     python bench/scaling.py [--device cpu] [--threads 1] [--max-work 1e6]
 """
@@ -23,8 +23,11 @@ import json
 import math
 import os
 import platform
+import shutil
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -35,6 +38,7 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 from overhead import make_variants, measure  # noqa: E402
 
+from proppo_lab.core import registry  # noqa: E402
 from proppo_lab.systems import ChaoticRNN  # noqa: E402
 
 VARIANTS = ("plain", "RP", "LR", "TP")
@@ -58,7 +62,7 @@ def figure(cells: list[dict], path: Path) -> Path:
     import plotly.graph_objects as go
 
     fig = go.Figure()
-    colours = {"plain": "#7f7f7f", "RP": "#0072b2", "LR": "#e69f00", "TP": "#009e73"}
+    colours = {"plain": "#7f7f7f", **{n: registry.get(n).colour for n in VARIANTS[1:]}}
     symbols = {10: "circle", 100: "square", 1000: "diamond"}
     for name in VARIANTS:
         for steps in STEPS:
@@ -83,14 +87,46 @@ def figure(cells: list[dict], path: Path) -> Path:
         width=900,
         height=560,
     )
+    return export(fig, path)
+
+
+def export(fig, path: Path) -> Path:
+    """A PNG for the README: kaleido when installed, else the Chromium the browser
+    tests use, screenshotting a self-contained page; else the page itself."""
     try:
         import kaleido  # noqa: F401
 
         out = path.with_suffix(".png")
         fig.write_image(str(out))
-    except ImportError:  # no static export: a self-contained page instead
-        out = path.with_suffix(".html")
-        fig.write_html(str(out), include_plotlyjs="cdn")  # plotly.js is 3.5 MB: not in the repo
+        return out
+    except ImportError:
+        pass
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium:
+        out = path.with_suffix(".png")
+        with tempfile.TemporaryDirectory() as tmp:
+            page = Path(tmp) / "figure.html"
+            fig.write_html(str(page), include_plotlyjs=True, config={"staticPlot": True})
+            width, height = fig.layout.width, fig.layout.height
+            subprocess.run(
+                [
+                    chromium,
+                    "--headless",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--hide-scrollbars",
+                    f"--window-size={width + 20},{height + 20}",
+                    f"--screenshot={out}",
+                    "--virtual-time-budget=5000",
+                    page.as_uri(),
+                ],
+                check=True,
+                capture_output=True,
+                timeout=120,
+            )
+        return out
+    out = path.with_suffix(".html")
+    fig.write_html(str(out), include_plotlyjs="cdn")  # plotly.js is 3.5 MB: not in the repo
     return out
 
 
