@@ -23,7 +23,6 @@ alone (``dual * plain`` against ``plain * plain``). Writes
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -33,6 +32,9 @@ import torch
 import torch.autograd.forward_ad as fwAD
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from overhead import write_result  # noqa: E402
+
 from proppo_lab.systems import ChaoticRNN  # noqa: E402
 
 
@@ -111,10 +113,7 @@ def main(argv=None) -> int:
         "torch_threads": torch.get_num_threads(),
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {out}")
+    write_result(Path(args.out), result)
     return 0
 
 

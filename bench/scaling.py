@@ -19,10 +19,8 @@ Never asserts on time.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -36,7 +34,7 @@ import torch
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
-from overhead import make_variants, measure  # noqa: E402
+from overhead import machine, make_variants, measure, write_result  # noqa: E402
 
 from proppo_lab.core import registry  # noqa: E402
 from proppo_lab.systems import ChaoticRNN  # noqa: E402
@@ -199,24 +197,12 @@ def main(argv=None) -> int:
         "slopes": slopes,
         "slope_tolerance": SLOPE_TOLERANCE,
         "linear": linear,
-        "figure": str(figure_path.relative_to(HERE.parent)),
-        "machine": {
-            "cpu_count": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(),
-            "torch": torch.__version__,
-            "device": str(device),
-            "device_name": (
-                torch.cuda.get_device_name(device)
-                if device.type == "cuda"
-                else platform.processor() or platform.machine()
-            ),
-            "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
-        },
+        "figure": os.path.relpath(figure_path, HERE.parent),
+        "machine": machine(device),
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"\nwrote {out} and {figure_path}")
+    write_result(out, result)
+    print(f"and {figure_path}")
     return 0
 
 
