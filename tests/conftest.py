@@ -1,6 +1,6 @@
 """Shared fixtures and statistical helpers for the engine's tests.
 
-Statistical tests follow one rule (DESIGN.md, Conventions): fixed seeds, and
+Statistical tests follow one rule (the project's standards): fixed seeds, and
 tolerances derived from the estimator's own standard error,
 ``|mean - truth| <= k * SE`` with ``SE = std / sqrt(reps)``, never a
 hard-coded number. ``k = 4`` makes a false alarm a ~6e-5 event per
@@ -24,6 +24,20 @@ def seeded():
     """Seed torch's global generator; returns the seed."""
     torch.manual_seed(20221128)
     return 20221128
+
+
+def small_rnn(**kw):
+    """A chaotic RNN small enough for the Lab's kernel-side tests."""
+    return pl.systems.ChaoticRNN(beta=2.4, steps=10, particles=64, **kw)
+
+
+@pytest.fixture
+def lab():
+    """A Lab on :func:`small_rnn` under TP, stopped and its run thread joined after the test."""
+    lab = pl.Lab(small_rnn(), plan={"state": "TP"}, iterations=5)
+    yield lab
+    lab.stop()
+    lab.runner.join(10)
 
 
 @pytest.fixture

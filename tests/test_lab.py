@@ -14,23 +14,12 @@ import time
 
 import pytest
 import torch
+from conftest import small_rnn
 from torch.distributions import Normal
 
 import proppo_lab as pl
 from proppo_lab.lab.devices import list_devices
 from proppo_lab.lab.runner import Runner
-
-
-def small_rnn(**kw):
-    return pl.systems.ChaoticRNN(beta=2.4, steps=10, particles=64, **kw)
-
-
-@pytest.fixture
-def lab():
-    lab = pl.Lab(small_rnn(), plan={"state": "TP"}, iterations=5)
-    yield lab
-    lab.stop()
-    lab.runner.join(10)
 
 
 def test_run_fills_every_plot_and_the_graph_overlay(lab):

@@ -9,22 +9,11 @@ import weakref
 import ipywidgets as widgets
 import pytest
 import torch
+from conftest import small_rnn
 from torch.distributions import Normal
 
 import proppo_lab as pl
 from proppo_lab.core import registry
-
-
-def small_rnn(**kw):
-    return pl.systems.ChaoticRNN(beta=2.4, steps=6, particles=32, **kw)
-
-
-@pytest.fixture
-def lab():
-    lab = pl.Lab(small_rnn(), plan={"state": "TP"}, iterations=3)
-    yield lab
-    lab.stop()
-    lab.runner.join(10)
 
 
 def _widgets(box):
