@@ -19,14 +19,19 @@ import torch
 from torch import nn
 
 
+def zeroed(layer: nn.Linear) -> nn.Linear:
+    """``layer`` with weight and bias at zero: a network ending in it starts as the
+    constant 0, so a control variate or baseline starts as plain LR's."""
+    nn.init.zeros_(layer.weight)
+    nn.init.zeros_(layer.bias)
+    return layer
+
+
 def mlp(inputs: int, hidden: int, zero: bool = False) -> nn.Sequential:
     """A one-hidden-layer tanh network with one output per row; ``zero``: its last
-    layer starts at zero, so the network starts as the constant 0."""
-    net = nn.Sequential(nn.Linear(inputs, hidden), nn.Tanh(), nn.Linear(hidden, 1))
-    if zero:
-        nn.init.zeros_(net[2].weight)
-        nn.init.zeros_(net[2].bias)
-    return net
+    layer starts at zero (:func:`zeroed`)."""
+    first, last = nn.Linear(inputs, hidden), nn.Linear(hidden, 1)  # in this order: same init
+    return nn.Sequential(first, nn.Tanh(), zeroed(last) if zero else last)
 
 
 def kept(
@@ -88,4 +93,4 @@ def step(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
     optimizer.step()
 
 
-__all__ = ["cost_scale", "kept", "mlp", "step", "track_cost"]
+__all__ = ["cost_scale", "kept", "mlp", "step", "track_cost", "zeroed"]

@@ -73,7 +73,7 @@ def mixing_weights(prop: Composite, node: Node, bp: BackwardPass, terms: list[Te
 
 def _variances(prop, node, bp, terms) -> torch.Tensor:
     """The variance of each live part's per-particle contributions: (live parts,)."""
-    inputs = [t for t in node.inputs if t.requires_grad]
+    inputs = _inputs(node)
     live = [(tensors, grads) for tensors, grads in terms if tensors]
     if not inputs:
         return torch.zeros(len(live), device=node.output.device)  # stays on the node's device

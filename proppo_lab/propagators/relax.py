@@ -58,13 +58,6 @@ def _clamped(u: torch.Tensor) -> torch.Tensor:
     return u.clamp(_TINY, 1 - _TINY)
 
 
-def _zero_linear(inputs: int) -> nn.Linear:
-    head = nn.Linear(inputs, 1)
-    nn.init.zeros_(head.weight)
-    nn.init.zeros_(head.bias)
-    return head
-
-
 class _Surrogate(nn.Module):
     """c(z) = eta head([sigma_lambda(z), logits]), in units of the cost's spread around its
     mean; the head is an MLP ("mlp") or linear ("rebar"), and starts at zero."""
@@ -73,7 +66,9 @@ class _Surrogate(nn.Module):
         super().__init__()
         inputs = 2 * width  # the soft value and the logits
         self.head = (
-            learned.mlp(inputs, hidden, zero=True) if kind == "mlp" else _zero_linear(inputs)
+            learned.mlp(inputs, hidden, zero=True)
+            if kind == "mlp"
+            else learned.zeroed(nn.Linear(inputs, 1))
         )
         self.log_temperature = nn.Parameter(torch.tensor(math.log(temperature)))
         self.eta = nn.Parameter(torch.ones(())) if kind == "rebar" else None
