@@ -24,4 +24,4 @@ class LossPropagator(Propagator):
         node.inbox.put(Message("cost", cost.detach(), Merge.SUM, node))
         share = torch.full_like(cost, 1.0 / cost.shape[0])
         # particles weighted by a coupled node upstream (outcomes by probability) count so
-        bp.backprop(node, [cost], [share if node.weight is None else share * node.weight])
+        bp.backprop(node, [cost], [node.weighted(share)])

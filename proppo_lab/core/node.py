@@ -91,6 +91,13 @@ class Node:
     def inputs(self, value: tuple[torch.Tensor, ...]) -> None:
         self._inputs = tuple(value)
 
+    def weighted(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` (particles, ...) times this node's particle weights, as the
+        estimate counts its particles; ``x`` itself where there are none."""
+        if self.weight is None:
+            return x
+        return x * self.weight.reshape(-1, *[1] * (x.dim() - 1))
+
     @property
     def label(self) -> str:
         return f"{self.site}[{self.instance}]"

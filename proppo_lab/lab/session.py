@@ -38,10 +38,9 @@ class LossMeter(Observer):
 
     def node_created(self, node):
         if node.kind == "loss":
-            cost = node.inputs[0].detach()
             # particles weighted by a coupled node upstream (Enumerate's outcomes by their
             # probability, MVD's evaluation points by 0) count as the estimate counts them
-            value = (cost if node.weight is None else cost * node.weight).mean()
+            value = node.weighted(node.inputs[0].detach()).mean()
             self.total = value if self.total is None else self.total + value
 
     def take(self):

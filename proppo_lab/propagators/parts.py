@@ -168,9 +168,7 @@ class ScoreFunction(Part):
             return [], []
         b = group_baseline(node, self.baseline, cost, bp.state(node), self.options)
         bp.note(node, "baseline", b)
-        w = (cost - b) / cost.shape[0]
-        if node.weight is not None:  # particles weighted by a coupled node upstream
-            w = w * node.weight
+        w = node.weighted((cost - b) / cost.shape[0])  # by a coupled node upstream, if any
         if "logp" in node.saved:
             return [node.saved["logp"]], [w]
         dist = node.dist

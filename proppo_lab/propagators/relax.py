@@ -232,10 +232,8 @@ class RELAX(Propagator):
         score_weight = f - cv(family.soft(z_given_b.detach(), temperature), fixed)
         pathwise = cv(family.soft(z, temperature), fixed) - cv(soft_given_b, fixed)
         (g,) = torch.autograd.grad((score_weight * log_p + pathwise).sum(), at, create_graph=True)
-        weight = 1.0 / cost.shape[0]
-        if node.weight is not None:  # particles weighted by a coupled node upstream
-            weight = weight * node.weight.reshape(-1, *[1] * (g.dim() - 1))
-        bp.backprop(node, [logits], [g.detach() * weight])
+        # particles weighted by a coupled node upstream, if any
+        bp.backprop(node, [logits], [node.weighted(g.detach() / cost.shape[0])])
         loss = (g.reshape(g.shape[0], -1) ** 2).sum(1).mean()
         if fixed:  # f_hat: least squares on the costs at the hard values
             fitted = c.cost_model(family.one_hot(saved["b"], at), context)
