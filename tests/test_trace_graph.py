@@ -77,6 +77,7 @@ def test_gaussian_toy_graph():
         "shape": [10],
         "dtype": "float32",
         "device": "cpu",
+        "function": None,
     }
     assert by_id["param:mu"]["kind"] == "param" and by_id["param:mu"]["colour"] == PARAM_COLOUR
     assert by_id["param:mu"]["propagator"] is None

@@ -29,7 +29,7 @@ from . import per_particle, registry
 from .coupling import Coupling, RegroupError, assign_group
 from .errors import PropagationError
 from .loss import LossPropagator
-from .node import Node
+from .node import Node, forward_arguments
 from .observer import Listeners
 from .passes import BackwardPass, ForwardPass
 from .plan import Plan, parse_default
@@ -169,11 +169,18 @@ class PropagationManager:
             )
         return self._record("sample", site, None, dist)
 
-    def forward(self, site: str, x: torch.Tensor) -> torch.Tensor:
-        """A deterministic node: the value ``x`` passes through the site's propagator."""
-        if not isinstance(x, torch.Tensor):
-            raise TypeError(f"forward('{site}'): expected a tensor, got {type(x).__name__}")
-        return self._record("forward", site, (x,), None)
+    def forward(self, site: str, fn: Callable | torch.Tensor, *inputs: torch.Tensor):
+        """A deterministic node.
+
+        ``pm.forward(site, x)``: the value ``x`` passes through the site's propagator.
+        ``pm.forward(site, fn, *inputs)``: a *function node* that owns ``fn`` (a
+        function or an ``nn.Module``) and its tensor inputs, so its propagator can
+        run it, keep what it needs and replace its backward map (feedback
+        alignment, checkpointing) or the gradient sent upstream (synthetic
+        gradients). Under Backprop it returns ``fn(*inputs)`` as plain PyTorch would.
+        """
+        inputs, function = forward_arguments(site, fn, inputs)
+        return self._record("forward", site, inputs, None, function)
 
     def loss(self, site: str, cost: torch.Tensor) -> torch.Tensor:
         """A per-particle cost of shape (particles,). The objective is the mean over
@@ -186,7 +193,9 @@ class PropagationManager:
             )
         return self._record("loss", site, (cost,), None)
 
-    def _record(self, kind: str, site: str, inputs: tuple | None, dist) -> torch.Tensor:
+    def _record(
+        self, kind: str, site: str, inputs: tuple | None, dist, function=None
+    ) -> torch.Tensor:
         if not isinstance(site, str) or not site:
             raise ValueError(f"site names must be non-empty strings, got {site!r}")
         seen = self._site_kinds.setdefault(site, kind)
@@ -210,6 +219,7 @@ class PropagationManager:
             dist,
             tape[-1] if tape else None,
             self.iteration,
+            function,
         )
         try:
             assign_group(self, node)

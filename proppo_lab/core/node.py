@@ -10,6 +10,7 @@ so recording a node costs almost nothing.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -46,6 +47,7 @@ class Node:
         "iteration",
         "coupling",
         "weight",
+        "function",
         "_inputs",
     )
 
@@ -60,6 +62,7 @@ class Node:
         dist: Any = None,
         prev: Node | None = None,
         iteration: int = 0,
+        function: Callable[..., torch.Tensor] | None = None,
     ):
         self.site = site
         self.instance = instance
@@ -77,12 +80,15 @@ class Node:
         self.coupling = None
         #: per-particle weights set by a coupled node upstream (None: all 1)
         self.weight: torch.Tensor | None = None
+        #: a function node's function or module: its value is ``function(*inputs)``
+        self.function = function
         self._inputs = inputs
 
     @property
     def inputs(self) -> tuple[torch.Tensor, ...]:
         """What the node's value was computed from: the distribution's tensors
-        for a sample node (read when first needed), the value for the others."""
+        for a sample node (read when first needed), a function node's arguments,
+        the value for the others."""
         if self._inputs is None:
             self._inputs = dist_tensors(self.dist) if self.dist is not None else ()
         return self._inputs
@@ -90,6 +96,32 @@ class Node:
     @inputs.setter
     def inputs(self, value: tuple[torch.Tensor, ...]) -> None:
         self._inputs = tuple(value)
+
+    def evaluate(self) -> torch.Tensor:
+        """A forward node's value as the program wrote it: the function applied
+        to its inputs (a function node) or the value it was given.
+
+        Propagators that do not care how the value was made call this; those
+        that replace the function's backward map call ``node.function`` themselves.
+        """
+        if self.function is None:
+            return self.inputs[0]
+        out = self.function(*self.inputs)
+        if not isinstance(out, torch.Tensor):
+            raise TypeError(
+                f"the function {self.function_name} returned {type(out).__name__}, not a tensor"
+            )
+        return out
+
+    @property
+    def function_name(self) -> str | None:
+        """What the graph shows on a function node: the module's class or the function's name."""
+        fn = self.function
+        if fn is None:
+            return None
+        if isinstance(fn, torch.nn.Module):
+            return type(fn).__name__
+        return getattr(fn, "__name__", type(fn).__name__)
 
     def weighted(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` (particles, ...) times this node's particle weights, as the
@@ -108,3 +140,28 @@ class Node:
 
     def __repr__(self) -> str:
         return f"Node({self.label}, {self.kind}, {self.propagator_name})"
+
+
+def forward_arguments(site: str, fn, inputs: tuple) -> tuple[tuple[torch.Tensor, ...], Any]:
+    """``pm.forward``'s arguments as (inputs, function): a value, or a function and its inputs."""
+    if isinstance(fn, torch.Tensor):
+        if inputs:
+            raise TypeError(
+                f"forward('{site}', x): a value takes no inputs; to make a function "
+                f"node pass the function first: pm.forward('{site}', fn, *inputs)"
+            )
+        return (fn,), None
+    if not callable(fn):
+        raise TypeError(
+            f"forward('{site}'): expected a tensor or a function/module and its "
+            f"inputs, got {type(fn).__name__}"
+        )
+    if not inputs:
+        raise TypeError(f"forward('{site}', fn): a function node needs at least one input")
+    for i, t in enumerate(inputs):
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(
+                f"forward('{site}', fn, ...): input {i} is a {type(t).__name__}, not "
+                "a tensor; bind constants into the function (functools.partial)"
+            )
+    return tuple(inputs), fn

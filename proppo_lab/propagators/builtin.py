@@ -26,7 +26,7 @@ class Backprop(Propagator):
     deterministic (forward) nodes."""
 
     def forward(self, node, fp):
-        x = node.inputs[0]
+        x = node.evaluate()
         # a view gives the node an autograd identity of its own (for drawing edges)
         return fp.watch(node, x.view_as(x)) if x.requires_grad else x
 
@@ -173,7 +173,7 @@ class Skip(Propagator):
     routes_past = True
 
     def forward(self, node, fp):
-        x = node.inputs[0]
+        x = node.evaluate()
         return x.view_as(x) if x.requires_grad else x
 
 

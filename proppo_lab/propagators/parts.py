@@ -28,12 +28,12 @@ Terms = tuple[list[torch.Tensor], list[torch.Tensor]]
 
 
 def draw(node: Node, how: str, keep_noise: bool = True) -> torch.Tensor:
-    """The node's value: a reparameterised or plain sample, or a forward node's input.
+    """The node's value: a reparameterised or plain sample, or a forward node's value.
 
     ``keep_noise``: a Normal's noise is kept for the parts' written-out
     cotangents (:mod:`.normal`); a propagator that needs none passes False."""
     if node.dist is None:
-        return node.inputs[0]
+        return node.evaluate()
     dist = node.dist
     if how == "rsample":
         if not dist.has_rsample:

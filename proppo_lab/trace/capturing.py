@@ -38,6 +38,7 @@ def _describe(node) -> Instance:
         shape=tuple(value.shape) if value is not None else None,
         dtype=_dtype(value.dtype) if value is not None else None,
         device=str(value.device) if value is not None else None,
+        function=node.function_name,
     )
 
 

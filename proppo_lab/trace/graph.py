@@ -37,6 +37,8 @@ class Instance:
     shape: tuple[int, ...] | None
     dtype: str | None
     device: str | None
+    #: a function node's function (module class or function name)
+    function: str | None = None
 
     @property
     def id(self) -> str:

@@ -49,7 +49,13 @@ def _value_of(inst: Instance) -> dict:
         "shape": list(inst.shape) if inst.shape is not None else None,
         "dtype": inst.dtype,
         "device": inst.device,
+        "function": inst.function,
     }
+
+
+def _named(label: str, inst: Instance) -> str:
+    """A function node's label names its function: ``hidden: Linear``."""
+    return f"{label}: {inst.function}" if inst.function else label
 
 
 def nodes(graph: Graph, view: str, plan, default) -> list[dict]:
@@ -72,6 +78,7 @@ def nodes(graph: Graph, view: str, plan, default) -> list[dict]:
             "shape": list(p.shape),
             "dtype": p.dtype,
             "device": p.device,
+            "function": None,
         }
         for p in graph.params
     ]
@@ -89,7 +96,7 @@ def nodes(graph: Graph, view: str, plan, default) -> list[dict]:
                     "propagator": prop,
                     "options": options if inst.kind != "loss" else {},
                     "colour": graph.colour(prop, inst.kind),
-                    "label": f"{inst.site}[{inst.instance}]",
+                    "label": _named(f"{inst.site}[{inst.instance}]", inst),
                     "overrides": {},
                     **_value_of(inst),
                 }
@@ -118,7 +125,7 @@ def nodes(graph: Graph, view: str, plan, default) -> list[dict]:
                 "propagator": prop,
                 "options": graph.explicit_options(plan, site) if first.kind != "loss" else {},
                 "colour": graph.colour(prop, first.kind),
-                "label": site if n == 1 else f"{site} ×{n}",
+                "label": _named(site, first) + ("" if n == 1 else f" ×{n}"),
                 "overrides": overrides,
                 **_value_of(first),
             }

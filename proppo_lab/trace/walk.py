@@ -42,10 +42,13 @@ def _walk(stack: list, visit: Callable[[Any], bool]) -> None:
 def parents(
     node: Node, owners: Mapping[Any, Node], params: Mapping[str, torch.Tensor]
 ) -> tuple[list[Node], list[str]]:
-    """Earlier nodes (in tape order) and named parameters that ``node``'s inputs depend on."""
+    """Earlier nodes (in tape order) and named parameters that ``node``'s inputs
+    depend on; a function node's module also feeds it its own named parameters."""
     by_tensor = {id(t): name for name, t in params.items()}
     nodes: list[Node] = []
     names: list[str] = []
+    if isinstance(node.function, torch.nn.Module):
+        names.extend(by_tensor[id(p)] for p in node.function.parameters() if id(p) in by_tensor)
     stack = []
     for t in node.inputs:
         owner = owners.get(_key(t))
