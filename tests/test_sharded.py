@@ -1,0 +1,126 @@
+"""Particles sharded over two gloo processes give the single-process estimate.
+
+Two CPU processes (tests/sharded_case.py, one per rank) hold half of the
+particles each; the single-process reference runs in this process on the same
+particles (the case's noise is shared by construction). RP, LR (leave-one-out
+and ema baselines), TP (exact weights and Gaussian probes) and GS must agree to
+float64 round-off, and TP's weights on each rank must be the global ones.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import proppo_lab as pl
+from proppo_lab.core import particles
+from proppo_lab.core.seeding import rank_seed
+
+HERE = Path(__file__).parent
+sys.path.insert(0, str(HERE))
+import sharded_case  # noqa: E402
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def shards(tmp_path_factory):
+    """Each rank's results, from two processes joined in a gloo group."""
+    tmp = tmp_path_factory.mktemp("sharded")
+    port, world = _free_port(), 2
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE.parent), str(HERE)])}
+    env.setdefault("OMP_NUM_THREADS", "1")
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(HERE / "sharded_case.py"), str(r), str(world), str(port)]
+            + [str(tmp / f"rank{r}.pt")],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for r in range(world)
+    ]
+    for r, proc in enumerate(procs):
+        out, _ = proc.communicate(timeout=240)
+        assert proc.returncode == 0, f"rank {r} failed:\n{out}"
+    return [torch.load(tmp / f"rank{r}.pt") for r in range(world)]
+
+
+@pytest.fixture(scope="module")
+def single():
+    """The reference: one plain manager holding all the particles."""
+    saved = torch.distributions.Normal.rsample, sharded_case.normal.rsample_keeping_noise
+    try:
+        return sharded_case.estimates(
+            lambda plan: pl.PropagationManager(plan=plan, default="RP"), rank=0, world=1
+        )
+    finally:
+        torch.distributions.Normal.rsample = saved[0]
+        sharded_case.normal.rsample_keeping_noise = saved[1]
+
+
+@pytest.mark.parametrize("plan", list(sharded_case.PLANS))
+def test_sharded_estimate_equals_single_process(shards, single, plan):
+    for rank, result in enumerate(shards):
+        for i, (got, want) in enumerate(zip(result[plan]["grads"], single[plan]["grads"])):
+            for name in want:
+                assert want[name].abs().sum() > 0  # a gradient that can differ
+                torch.testing.assert_close(
+                    got[name],
+                    want[name],
+                    rtol=1e-9,
+                    atol=1e-12,
+                    msg=lambda m, name=name, i=i, rank=rank: (
+                        f"{plan} rank {rank} iteration {i} '{name}': {m}"
+                    ),
+                )
+
+
+@pytest.mark.parametrize("plan", ["TP", "TP-probes"])
+def test_tp_weights_are_the_global_ones(shards, single, plan):
+    want = single[plan]["weights"]
+    assert len(want) == sharded_case.STEPS * sharded_case.ITERATIONS
+    # the weights differ from node to node: a rank using its own particles' variances
+    # would not reproduce them
+    assert len({round(w["Pathwise"], 9) for w in want}) > 1
+    for result in shards:
+        got = result[plan]["weights"]
+        assert len(got) == len(want)
+        for g, w in zip(got, want):
+            assert g == pytest.approx(w, rel=1e-9, abs=1e-12)
+
+
+def test_uneven_shards_are_refused_on_every_rank(shards):
+    for result in shards:
+        assert result["uneven"]["site"] == "cost"
+        assert "same number of particles" in result["uneven"]["message"]
+
+
+def test_ranks_draw_their_own_particles(shards):
+    assert [r["particles"] for r in shards] == [sharded_case.PARTICLES] * 2
+    assert shards[0]["seed"] != shards[1]["seed"]  # each rank its own stream
+    assert rank_seed(5, 0) == 5  # a job of one rank draws what a plain process draws
+    seeds = {rank_seed(v, r) for v in range(50) for r in range(8)}
+    assert len(seeds) == 400
+
+
+def test_without_shards_statistics_are_torch_reductions():
+    x = torch.randn(7, 3, dtype=torch.float64)
+    assert particles.current() is None
+    assert particles.count(7) == 7
+    torch.testing.assert_close(particles.var(x, 0), x.var(0))
+    torch.testing.assert_close(particles.mean(x, 1), x.mean(1))
+    torch.testing.assert_close(particles.total(x, 0, keepdim=True), x.sum(0, keepdim=True))
+    assert particles.common(x) is x and particles.summed(x) is x
+    torch.testing.assert_close(particles.var(x[:1], 0), torch.zeros(3, dtype=torch.float64))
