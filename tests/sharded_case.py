@@ -52,7 +52,7 @@ class SharedNoise:
     def install(self) -> None:
         case = self
 
-        def rsample(dist, sample_shape=torch.Size()):
+        def rsample(dist, sample_shape=()):
             return dist.loc + dist.scale * case.noise(dist.loc.shape, dist.loc.dtype)
 
         def keeping_noise(node):
