@@ -124,3 +124,33 @@ def test_without_shards_statistics_are_torch_reductions():
     torch.testing.assert_close(particles.total(x, 0, keepdim=True), x.sum(0, keepdim=True))
     assert particles.common(x) is x and particles.summed(x) is x
     torch.testing.assert_close(particles.var(x[:1], 0), torch.zeros(3, dtype=torch.float64))
+
+
+@pytest.fixture
+def gloo_of_one():
+    """A gloo group of one rank in this process (destroyed after the test)."""
+    import torch.distributed as dist
+
+    dist.init_process_group(
+        "gloo", init_method=f"tcp://127.0.0.1:{_free_port()}", rank=0, world_size=1
+    )
+    try:
+        yield dist.group.WORLD
+    finally:
+        dist.destroy_process_group()
+
+
+def test_lab_status_names_ranks_and_particles(gloo_of_one):
+    from conftest import small_rnn
+
+    lab = pl.Lab(small_rnn(), plan={"state": "TP"}, iterations=3, process_group=gloo_of_one)
+    try:
+        lab.run(3, wait=True)
+        assert "1 rank, 64 particles" in lab.status.value
+        assert isinstance(lab._sessions[0].pm, pl.ShardedManager)
+    finally:
+        lab.stop()
+        lab.runner.join(10)
+    plain = pl.Lab(small_rnn(), iterations=2)
+    plain.run(2, wait=True)
+    assert "rank" not in plain.status.value
