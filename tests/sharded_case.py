@@ -20,6 +20,7 @@ import torch
 from torch.distributions import Normal
 
 import proppo_lab as pl
+from proppo_lab import trace
 from proppo_lab.propagators import normal
 
 PARTICLES = 12  # over all ranks
@@ -105,14 +106,19 @@ def estimates(make_manager, rank: int, world: int) -> dict:
     for name, plan in PLANS.items():
         params = parameters()
         pm = make_manager(plan)
-        weights = Weights()
+        weights, recorder = Weights(), trace.Recorder()
         pm.observe(weights)
+        recorder.attach(pm)
         grads = []
         for i in range(ITERATIONS):
             pl.seed(i)  # only TP's probes draw from the seeded generator here
             noise.calls = itertools.count(100 * i)
             grads.append(pm.estimate(program(params, PARTICLES // world)))
-        out[name] = {"grads": grads, "weights": weights.seen}
+        out[name] = {
+            "grads": grads,
+            "weights": weights.seen,
+            "records": [p["nodes"] for p in recorder.history],
+        }
     return out
 
 

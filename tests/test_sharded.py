@@ -101,6 +101,23 @@ def test_tp_weights_are_the_global_ones(shards, single, plan):
             assert g == pytest.approx(w, rel=1e-9, abs=1e-12)
 
 
+@pytest.mark.parametrize("plan", ["LR", "TP", "GS"])
+def test_recorded_message_norms_are_over_all_particles(shards, single, plan):
+    want = single[plan]["records"]
+    assert any("baseline" in w for p in want for w in p.values())
+    for result in shards:
+        got = result[plan]["records"]
+        assert len(got) == len(want) == sharded_case.ITERATIONS
+        for g_pass, w_pass in zip(got, want):
+            assert set(g_pass) == set(w_pass)
+            for sid, w in w_pass.items():
+                assert w["messages"], sid
+                # the recorder takes norms in float32
+                assert g_pass[sid]["messages"] == pytest.approx(w["messages"], rel=1e-6), sid
+                if "baseline" in w:
+                    assert g_pass[sid]["baseline"] == pytest.approx(w["baseline"], rel=1e-6)
+
+
 def test_uneven_shards_are_refused_on_every_rank(shards):
     for result in shards:
         assert result["uneven"]["site"] == "cost"
