@@ -5,6 +5,8 @@
 * :mod:`.passes`: what a propagator may do on the forward and backward pass;
 * :mod:`.node`, :mod:`.messages`, :mod:`.propagator`, :mod:`.loss`: the pieces;
 * :mod:`.coupling`: particles drawn in coupled groups (antithetic pairs, outcomes);
+* :mod:`.particles`: statistics across particles (the one place that knows of shards);
+  :mod:`.sharded`: :class:`ShardedManager`, particles split over ``torch.distributed``;
 * :mod:`.plan`, :mod:`.registry`, :mod:`.options`: which propagator serves a site;
 * :mod:`.observer`: the events tracing listens to.
 
@@ -23,6 +25,7 @@ from .plan import Plan, Spec
 from .propagator import Propagator
 from .registry import catalogue, register, unregister
 from .seeding import seed
+from .sharded import ShardedManager
 
 __all__ = [
     "BackwardPass",
@@ -40,6 +43,7 @@ __all__ = [
     "PropagationError",
     "PropagationManager",
     "Propagator",
+    "ShardedManager",
     "Spec",
     "catalogue",
     "register",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import torch
 
+from . import particles
 from .messages import Merge, Message
 from .propagator import Propagator
 
@@ -22,6 +23,6 @@ class LossPropagator(Propagator):
         cost = node.inputs[0]
         bp.check(node, "cost", cost)
         node.inbox.put(Message("cost", cost.detach(), Merge.SUM, node))
-        share = torch.full_like(cost, 1.0 / cost.shape[0])
+        share = torch.full_like(cost, 1.0 / particles.count(cost.shape[0]))
         # particles weighted by a coupled node upstream (outcomes by probability) count so
         bp.backprop(node, [cost], [node.weighted(share)])

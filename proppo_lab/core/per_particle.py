@@ -20,6 +20,8 @@ from collections.abc import Sequence
 
 import torch
 
+from . import particles
+
 
 def parameter_directions(
     inputs: Sequence[torch.Tensor],
@@ -50,10 +52,9 @@ def parameter_directions(
         if size <= directions:
             probes, exact = torch.eye(size, dtype=flat.dtype, device=flat.device), True
         else:
-            probes, exact = (
-                torch.randn(directions, size, dtype=flat.dtype, device=flat.device),
-                False,
-            )
+            # every rank of a sharded manager must project on the same directions
+            probes = torch.randn(directions, size, dtype=flat.dtype, device=flat.device)
+            probes, exact = particles.common(probes), False
     else:
         flat = torch.cat(
             [
@@ -102,13 +103,7 @@ def trace_variance(contributions: torch.Tensor, exact: bool) -> torch.Tensor:
     ``contributions`` is (particles, K). With Gaussian probes,
     E_u[Var(u . g)] = tr Cov(g), so the mean over probes estimates the trace.
     """
-    var = (
-        contributions.var(0, unbiased=True)
-        if contributions.shape[0] > 1
-        else torch.zeros(
-            contributions.shape[1], dtype=contributions.dtype, device=contributions.device
-        )
-    )
+    var = particles.var(contributions, 0)
     return var.sum() if exact else var.mean()
 
 
@@ -176,7 +171,8 @@ class ParticleAccumulator:
                 starts = [sum(sizes[:i]) for i in range(len(sizes))]
                 self.slices = {k: slice(a, a + n) for k, a, n in zip(self.names, starts, sizes)}
             else:
-                self.probes = torch.randn(directions, total, dtype=ref.dtype, device=ref.device)
+                probes = torch.randn(directions, total, dtype=ref.dtype, device=ref.device)
+                self.probes = particles.common(probes)
         self.values: torch.Tensor | None = None
 
     def add(self, tensor: torch.Tensor, grad: torch.Tensor) -> None:
@@ -185,7 +181,7 @@ class ParticleAccumulator:
         found = parameter_directions([tensor], self.params, probes=self.probes)
         if found is None:
             return
-        part = project(found[0], [grad]) * grad.shape[0]
+        part = project(found[0], [grad]) * particles.count(grad.shape[0])
         if self.values is None:
             self.values = part
         elif self.values.shape == part.shape:

@@ -51,6 +51,9 @@ class Lab(LabRuns, widgets.VBox):
     ``particles`` argument is passed when the function takes one).
     ``plan``/``default``: the starting plan. ``particles``, ``device``:
     where and how wide to run; ``device`` defaults to the program's.
+    ``process_group``: a ``torch.distributed`` group whose ranks run the same
+    program in step, each with ``particles`` of its own (:class:`~proppo_lab.ShardedManager`);
+    the status line then says how many ranks and particles take part.
     ``lab.presentation = True`` (or the Presentation toggle) enlarges it for a projector.
     """
 
@@ -70,6 +73,7 @@ class Lab(LabRuns, widgets.VBox):
         lr: float = 0.0,
         view: str = "rolled",
         refresh: float = 0.2,
+        process_group=None,
     ):
         self.runner = Runner(on_error=self._run_failed, on_finish=self._run_finished)
         self.program = as_program(program, params, particles)
@@ -79,6 +83,7 @@ class Lab(LabRuns, widgets.VBox):
             self.program.to(device)
         self.default = default
         self.refresh = refresh
+        self.process_group = process_group
         self.plots = LivePlots()
         self.rows: list[dict] = []  # one per iteration: label, iteration, grads, loss
         self._sessions: list[Session] = []

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 from ..core.manager import PropagationManager
 from ..core.plan import Plan
+from ..core.sharded import ShardedManager
 from ..trace.compare import plan_and_default
 from . import overlay
 from .session import Session, run_sessions
@@ -92,7 +93,11 @@ class LabRuns:
         return int(given)
 
     def _session(self, label: str, plan: Plan, default: str) -> Session:
-        pm = PropagationManager(plan=plan, default=default, sites=self.graph_source.sites)
+        kwargs = dict(plan=plan, default=default, sites=self.graph_source.sites)
+        if self.process_group is None:
+            pm = PropagationManager(**kwargs)
+        else:  # the particles are split over the group's ranks
+            pm = ShardedManager(process_group=self.process_group, **kwargs)
         return Session(label, pm, self.graph_source)
 
     def _start(

@@ -158,7 +158,12 @@ class Session:
             f"variance {_fmt(s['variance'])}"
             for name, s in self.stats.summary().items()
         ]
-        return f"<b>{html.escape(self.segment)}</b> · iteration {self.done} · " + "; ".join(parts)
+        line = f"<b>{html.escape(self.segment)}</b> · iteration {self.done}"
+        shards = getattr(self.pm, "shards", None)  # a ShardedManager: its ranks take part
+        if shards is not None:
+            ranks = "rank" if shards.world == 1 else "ranks"
+            line += f" · {shards.world} {ranks}, {self.pm.particles} particles"
+        return line + " · " + "; ".join(parts)
 
 
 def run_sessions(

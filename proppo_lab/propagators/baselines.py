@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 
+from ..core import particles
 from . import learned as learned_state
 
 BaselineFn = Callable[[torch.Tensor, dict, dict], torch.Tensor]
@@ -86,10 +87,10 @@ def leave_one_out(cost: torch.Tensor, state: dict, options: dict[str, Any]) -> t
 
     Particles run along the last dimension, so a stack of nodes' costs works too.
     """
-    n = cost.shape[-1]
+    n = particles.count(cost.shape[-1])
     if n < 2:
         return torch.zeros_like(cost)
-    return (cost.sum(-1, keepdim=True) - cost) / (n - 1)
+    return (particles.total(cost, -1, keepdim=True) - cost) / (n - 1)
 
 
 @baseline("none")
@@ -106,7 +107,7 @@ def moving_average(cost: torch.Tensor, state: dict, options: dict[str, Any]) -> 
     decay = options.get("decay", 0.9)
     previous = state.get("ema")
     b = torch.zeros_like(cost) if previous is None else previous.expand_as(cost)
-    mean = cost.detach().mean()
+    mean = particles.mean(cost.detach().reshape(-1))
     state["ema"] = mean if previous is None else decay * previous + (1 - decay) * mean
     return b
 

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch.distributions import Bernoulli, Categorical, OneHotCategorical
 
+from ..core import particles
 from ..core.coupling import Coupling
 from ..core.options import Option
 from ..core.propagator import Propagator
@@ -71,7 +72,9 @@ class _Antithetic(Propagator):
             node.coupling.split(logits.detach())[:, 0],
         )
         # each member's logits get half of its pair's estimate: the mean over particles
-        bp.backprop(node, [logits], [node.coupling.repeat(per_pair) / costs.numel()])
+        bp.backprop(
+            node, [logits], [node.coupling.repeat(per_pair) / particles.count(costs.numel())]
+        )
 
     def pair_gradient(self, f, f_anti, b, b_anti, u, logits) -> torch.Tensor:
         raise NotImplementedError
@@ -163,7 +166,11 @@ class Enumerate(Propagator):
         if cost is None:
             return
         # sum_k grad(p_k) f_k = sum_k p_k grad(log p_k) f_k, per group
-        bp.backprop(node, [node.saved["logp"]], [cost * node.saved["weights"] / cost.shape[0]])
+        bp.backprop(
+            node,
+            [node.saved["logp"]],
+            [cost * node.saved["weights"] / particles.count(cost.shape[0])],
+        )
 
 
 @register(

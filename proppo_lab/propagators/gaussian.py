@@ -7,6 +7,7 @@ from collections.abc import Callable
 import torch
 from torch.distributions import MultivariateNormal
 
+from ..core import particles
 from ..core.node import Node
 
 
@@ -18,12 +19,13 @@ def fitted_gaussian(x: torch.Tensor, jitter: float) -> MultivariateNormal:
     takes the flattened particles.
     """
     n = x.shape[0]
-    if n < 2:
+    count = particles.count(n)  # over every rank when the particles are sharded
+    if count < 2:
         raise ValueError("fitting a Gaussian needs at least 2 particles")
     flat = x.reshape(n, -1)
-    mean = flat.mean(0)
+    mean = particles.mean(flat, 0)
     centred = flat - mean
-    cov = centred.T @ centred / (n - 1)
+    cov = particles.summed(centred.T @ centred) / (count - 1)
     eye = torch.eye(flat.shape[1], dtype=x.dtype, device=x.device)
     tril = torch.linalg.cholesky(cov + jitter * eye)
     return _Flat(MultivariateNormal(mean, scale_tril=tril).expand((n,)), x.shape)

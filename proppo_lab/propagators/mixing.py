@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from ..core import per_particle
+from ..core import particles, per_particle
 from ..core.node import Node
 from ..core.passes import BackwardPass
 
@@ -95,7 +95,7 @@ def _variances(prop, node, bp, terms) -> torch.Tensor:
             k, n = ju.shape[0], ju.shape[1]
             vs = torch.stack([vs[0] for vs in cotangents]).reshape(1, len(live), n, -1)
             contributions = (ju.reshape(k, 1, n, -1) * vs).sum(-1)  # (K, parts, N)
-            var = contributions.var(-1) if n > 1 else contributions.sum(-1) * 0
+            var = particles.var(contributions, -1)
             return var.sum(0) if exact else var.mean(0)
         rows = [per_particle.project(jus, vs) for vs in cotangents]
     if grouped is not None:

@@ -24,6 +24,7 @@ import math
 import torch
 from torch.distributions import Normal
 
+from ..core import particles
 from ..core.coupling import Coupling
 from ..core.propagator import Propagator
 from ..core.registry import register
@@ -92,7 +93,7 @@ class MVD(Propagator):
 
         def send(tensor, per_group):  # each member's copy gets its share of the group's
             tensors.append(tensor)
-            grads.append(coupling.repeat(per_group).reshape(tensor.shape) / n)
+            grads.append(coupling.repeat(per_group).reshape(tensor.shape) / particles.count(n))
 
         start = 1
         if want_loc:

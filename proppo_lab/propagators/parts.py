@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 
+from ..core import particles
 from ..core.node import Node
 from ..core.passes import BackwardPass, ForwardPass
 from ..core.propagator import Propagator
@@ -168,7 +169,9 @@ class ScoreFunction(Part):
             return [], []
         b = group_baseline(node, self.baseline, cost, bp.state(node), self.options)
         bp.note(node, "baseline", b)
-        w = node.weighted((cost - b) / cost.shape[0])  # by a coupled node upstream, if any
+        w = node.weighted(
+            (cost - b) / particles.count(cost.shape[0])
+        )  # by a coupled node upstream, if any
         if "logp" in node.saved:
             return [node.saved["logp"]], [w]
         dist = node.dist
@@ -249,7 +252,7 @@ def _score_terms_stacked(items, bp: BackwardPass) -> None:
         part = members[0][2]
         costs = torch.stack([cost for _, cost, _ in members])  # (nodes, particles)
         b = part.baseline(costs, {}, part.options)
-        w = weight * (costs - b) / costs.shape[-1]
+        w = weight * (costs - b) / particles.count(costs.shape[-1])
 
         def stacked(get, members=members):
             return torch.stack([get(node).detach() for node, _, _ in members])

@@ -44,6 +44,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.distributions import Bernoulli, Categorical, OneHotCategorical
 
+from ..core import particles
 from ..core.options import Option
 from ..core.propagator import Propagator
 from ..core.registry import register
@@ -233,7 +234,7 @@ class RELAX(Propagator):
         pathwise = cv(family.soft(z, temperature), fixed) - cv(soft_given_b, fixed)
         (g,) = torch.autograd.grad((score_weight * log_p + pathwise).sum(), at, create_graph=True)
         # particles weighted by a coupled node upstream, if any
-        bp.backprop(node, [logits], [node.weighted(g.detach() / cost.shape[0])])
+        bp.backprop(node, [logits], [node.weighted(g.detach() / particles.count(cost.shape[0]))])
         loss = (g.reshape(g.shape[0], -1) ** 2).sum(1).mean()
         if fixed:  # f_hat: least squares on the costs at the hard values
             fitted = c.cost_model(family.one_hot(saved["b"], at), context)

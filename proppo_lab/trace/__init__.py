@@ -15,7 +15,8 @@ Everything here watches the engine from outside, as an observer
 * :class:`Welford` / :class:`GradientStats` keep running gradient statistics
   on the device; :func:`compare` runs one program under several plans with
   common random numbers; :func:`sweep` maps variance across a program
-  argument (resumable).
+  argument (resumable). Both run their independent cells on any
+  ``concurrent.futures.Executor`` (:mod:`.cells`: a process pool, Dask, Ray).
 * :class:`ForwardCheck` and the engine's ``NonFiniteError`` name the site,
   instance, propagator and iteration where a non-finite value first appears.
 

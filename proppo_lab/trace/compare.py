@@ -11,6 +11,10 @@ Statistics run through :class:`GradientStats` (Welford on the device); the
 result holds a tidy table (one row per plan, parameter and iteration), a
 summary (mean, standard error, variance with a chi-square interval, SNR) and
 any non-finite report, and makes plotly figures.
+
+Since each plan's estimates depend only on the seeds, plans can run apart:
+with ``executor=`` each plan is a cell on a process pool or cluster
+(:mod:`.cells`) and the result is the one a serial call gives.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from ..core import seeding
 from ..core.errors import PropagationError
 from ..core.manager import PropagationManager
 from ..core.plan import Plan
+from .cells import Cell, run_cells
 from .checks import ForwardCheck, gradient_report, report
 from .welford import GradientStats
 
@@ -127,6 +132,7 @@ def compare(
     stop: Callable[[], bool] | None = None,
     observers: Mapping[str, list] | None = None,
     spread: bool = False,
+    executor: Any = None,
     **manager_kwargs,
 ) -> Comparison:
     """Run ``program`` for ``iterations`` gradient estimates under each plan.
@@ -142,6 +148,9 @@ def compare(
     per-particle shares of each gradient (costs two autograd calls per
     gradient term); ``spread / particles`` predicts the estimate's variance
     (``spread / groups`` under a coupled propagator: a group is one sample).
+    ``executor``: run each plan as a cell on it (see :mod:`.cells`; ``program``
+    must then pickle); ``progress`` advances a plan at a time, and
+    ``observers`` cannot be used (they would watch on the workers).
     """
     if on_error not in ("record", "raise"):
         raise ValueError(f"on_error must be 'record' or 'raise', got {on_error!r}")
@@ -149,6 +158,21 @@ def compare(
         raise ValueError("compare needs at least one plan")
     if "sites" not in manager_kwargs and getattr(program, "sites", None):
         manager_kwargs["sites"] = program.sites
+    if executor is not None:
+        if observers:
+            raise ValueError("compare: observers cannot watch plans run on an executor")
+        options = dict(check=check, on_error=on_error, confidence=confidence, spread=spread)
+        return _compare_apart(
+            executor,
+            program,
+            plans,
+            iterations,
+            seed,
+            default,
+            progress,
+            stop,
+            {**options, **manager_kwargs},
+        )
     # observers (the forward checks, the caller's) watch only while this call runs
     with ExitStack() as attached:
         managers, stats, flags = {}, {}, {}
@@ -220,3 +244,35 @@ def _check_gradients(name, flags, pm, errors, on_error) -> None:
     if on_error == "raise":
         raise FloatingPointError(rep["message"] + f" (plan {name})")
     errors.append(rep)
+
+
+def _compare_apart(
+    executor, program, plans, iterations, seed, default, progress, stop, kwargs
+) -> Comparison:
+    """:func:`compare`, one plan per cell on ``executor``, merged in the plans' order."""
+    done: dict[str, Comparison] = {}
+
+    def finished(name: str, part: Comparison) -> None:
+        done[name] = part
+        if progress is not None:
+            progress(len(done) * iterations, len(plans) * iterations, f"{name} done")
+
+    cells = [
+        Cell(name, _compare_with, (program, {name: spec}, iterations, seed, default, kwargs))
+        for name, spec in plans.items()
+    ]
+    run_cells(cells, executor, finished, stop=stop)
+    names = [name for name in plans if name in done]
+    return Comparison(
+        plans=dict(plans),
+        iterations=iterations,
+        seed=seed,
+        summary={n: done[n].summary[n] for n in names},
+        history={n: done[n].history[n] for n in names},
+        errors=[e for n in names for e in done[n].errors],
+        seconds={n: done[n].seconds[n] for n in names},
+    )
+
+
+def _compare_with(program, plans, iterations, seed, default, kwargs) -> Comparison:
+    return compare(program, plans, iterations, seed, default, **kwargs)

@@ -7,6 +7,10 @@ remaining norms in one fused call (deduplicated: the cost-to-go is one tensor
 passed along the chain) and keeps light node descriptors instead of the nodes,
 whose autograd graphs would otherwise stay alive. :func:`build` turns a
 captured pass into records with one host sync, when someone reads it.
+
+Under a :class:`~proppo_lab.ShardedManager` a rank holds its own particles'
+messages: the norms are taken over every rank's particles (one all_reduce of
+the squared norms per pass), and the baselines' means likewise.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import Any
 
 import torch
 
+from ..core import particles
 from .ids import site_id
 from .scalars import norms, to_floats
 
@@ -50,7 +55,9 @@ class PassNorms:
             self._weights.append((sender, dict(content)))
         elif kind == "baseline":
             if isinstance(content, torch.Tensor):
-                self._baselines.append((sender, content.detach().float().mean()))
+                self._baselines.append(
+                    (sender, particles.mean(content.detach().float().reshape(-1)))
+                )
         elif kind == "cost" and isinstance(content, torch.Tensor):
             # the cost-to-go lives in the target's inbox for the whole pass anyway:
             # keep the reference, take all its norms at the end (deduplicated)
@@ -100,6 +107,9 @@ class PassNorms:
         ):
             for i in pending[id(t)][1]:
                 scalars[i] = norm
+        if particles.current() is not None and scalars:  # every slot so far holds a norm
+            squares = torch.stack([s.reshape(()).float() for s in scalars]) ** 2
+            scalars = list(particles.summed(squares).sqrt())
         weights = [(lite(s), {k: slot(v) for k, v in w.items()}) for s, w in self._weights]
         baselines = [(lite(s), slot(b)) for s, b in self._baselines]
         return inbox, sent, weights, baselines, scalars

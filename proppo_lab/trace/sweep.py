@@ -6,6 +6,11 @@ takes minutes, so it must show progress, survive an interruption and grow
 (point, plan) is written to ``path`` at once (atomically); a later call with
 the same path skips the entries already there with the same iterations and
 seed, and adds the rest.
+
+The cells (one point under one plan) are independent: with ``executor=`` they
+run on a process pool, a Dask or a Ray cluster (:mod:`.cells`), each saved
+as it finishes; a cell whose worker dies is run again, and none that finished
+is. Every cell seeds its own iterations, so the results equal a serial sweep's.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .cells import Cell, run_cells
 from .compare import compare, plan_json, statistics_row
 from .progress import make_progress
 
@@ -96,6 +102,7 @@ def sweep(
     progress: Any = True,
     path: str | os.PathLike | None = None,
     stop: Callable[[], bool] | None = None,
+    executor: Any = None,
     **compare_kwargs,
 ) -> SweepResult:
     """Gradient statistics at every point of the grid ``over`` under every plan.
@@ -105,6 +112,12 @@ def sweep(
     names to values; the grid is their product. With ``path``, results are
     loaded from and saved to that JSON file (resume / extend). ``progress``:
     True for a text bar on stderr, a callable ``f(done, total, text)``, or False.
+
+    ``executor``: a ``concurrent.futures.Executor`` (or a function making one)
+    to run the cells on, e.g. ``ProcessPoolExecutor(2)`` or a Dask client's
+    ``get_executor()``; ``program_factory`` and ``compare_kwargs`` then travel
+    to the workers (with a process pool they must pickle: no lambdas), and
+    progress advances a cell at a time. None: one cell after another, here.
     """
     over = {k: list(v) for k, v in over.items()}
     result = SweepResult(
@@ -135,38 +148,10 @@ def sweep(
             else:
                 todo.append((point, name))
     bar = make_progress(progress, len(todo) * iterations, "sweep")
-    for u, (point, name) in enumerate(todo):
-        if stop is not None and stop():
-            break
-        text = " ".join(f"{k}={v}" for k, v in point.items()) + f" {name}"
-        tick = (
-            (lambda d, t, _s, u=u, text=text: bar(u * iterations + d, len(todo) * iterations, text))
-            if bar
-            else None
-        )
-        res = compare(
-            program_factory(**point),
-            {name: plans[name]},
-            iterations,
-            seed,
-            default,
-            progress=tick,
-            stop=stop,
-            **compare_kwargs,
-        )
-        summary = res.summary[name]
-        n = max((s["n"] for s in summary.values()), default=0)
-        entry = {
-            "point": point,
-            "plan": name,
-            "iterations": iterations,
-            "seed": seed,
-            "summary": summary,
-            "errors": res.errors,
-            "seconds": res.seconds[name],
-        }
-        if n < iterations and not res.errors:
-            entry["stopped"] = True
+    total = len(todo) * iterations
+
+    def finished(cell: tuple[dict, str], entry: dict) -> None:
+        point, name = cell
         old = result.entry(point, name)
         if old is not None:
             result.entries.remove(old)
@@ -174,6 +159,71 @@ def sweep(
         result.computed += 1
         if path is not None:
             result.save(path)
+        if bar is not None:
+            bar(result.computed * iterations, total, _label(point, name))
+
+    args = (iterations, seed, default, compare_kwargs)
+    if executor is not None:
+        cells = [
+            Cell((point, name), run_cell, (program_factory, point, name, plans[name], *args))
+            for point, name in todo
+        ]
+        run_cells(cells, executor, finished, stop=stop)
+    else:
+        for u, (point, name) in enumerate(todo):
+            if stop is not None and stop():
+                break
+            text = _label(point, name)
+            tick = (  # the bar moves with every estimate, not only every cell
+                (lambda d, t, _s, u=u, text=text: bar(u * iterations + d, total, text))
+                if bar
+                else None
+            )
+            entry = run_cell(program_factory, point, name, plans[name], *args, tick, stop)
+            finished((point, name), entry)
     if bar is not None and todo:
-        bar(len(todo) * iterations, len(todo) * iterations, "done")
+        bar(total, total, "done")
     return result
+
+
+def _label(point: Mapping, name: str) -> str:
+    return " ".join(f"{k}={v}" for k, v in point.items()) + f" {name}"
+
+
+def run_cell(
+    program_factory,
+    point,
+    name,
+    plan,
+    iterations,
+    seed,
+    default,
+    compare_kwargs,
+    tick=None,
+    stop=None,
+) -> dict:
+    """One sweep entry: ``plan`` at ``point`` (what a worker runs for a cell)."""
+    res = compare(
+        program_factory(**point),
+        {name: plan},
+        iterations,
+        seed,
+        default,
+        progress=tick,
+        stop=stop,
+        **compare_kwargs,
+    )
+    summary = res.summary[name]
+    n = max((s["n"] for s in summary.values()), default=0)
+    entry = {
+        "point": point,
+        "plan": name,
+        "iterations": iterations,
+        "seed": seed,
+        "summary": summary,
+        "errors": res.errors,
+        "seconds": res.seconds[name],
+    }
+    if n < iterations and not res.errors:
+        entry["stopped"] = True
+    return entry

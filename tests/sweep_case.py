@@ -1,0 +1,68 @@
+"""A tiny sweep for test_sweep_executors: a program that logs its runs and can kill its worker.
+
+Importable by worker processes (the test puts this folder on PYTHONPATH), so a
+process pool can unpickle the factory. Each call of :func:`program` is one run
+of a cell (a point under one plan) and gets its own id; every estimate appends
+``beta run-id`` to the log, so the log tells how many complete runs each cell
+had. With ``kill=beta`` the first run at that beta kills its own worker
+process (SIGKILL, as an out-of-memory killer would) after two estimates and
+a pause: a cell that dies within milliseconds of its worker's previous cell
+could meet Dask before the finished cell's result was released (Dask then
+recomputes it); real cells run for seconds.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+import uuid
+
+from proppo_lab.systems import GaussianChain
+
+ITERATIONS = 4
+
+
+class LoggedChain(GaussianChain):
+    def __init__(self, beta: float, log: str, kill: float | None):
+        super().__init__(a=beta, particles=16)
+        self.beta, self.log, self.kill = beta, log, kill
+        self.run = uuid.uuid4().hex
+        self.calls = 0
+
+    def __call__(self, pm):
+        self.calls += 1
+        if self.beta == self.kill and self.calls == 3 and _first(self.log + ".killed"):
+            time.sleep(0.5)
+            os.kill(os.getpid(), signal.SIGKILL)
+        super().__call__(pm)
+        with open(self.log, "a") as fh:
+            fh.write(f"{self.beta} {self.run}\n")
+
+
+def _first(flag: str) -> bool:
+    """True once per flag file (made atomically), False afterwards."""
+    try:
+        os.close(os.open(flag, os.O_CREAT | os.O_EXCL))
+    except FileExistsError:
+        return False
+    return True
+
+
+def program(beta: float, log: str, kill: float | None = None) -> LoggedChain:
+    return LoggedChain(beta, log, kill)
+
+
+def complete_runs(log: str) -> dict[float, list[str]]:
+    """beta -> the ids of its runs that made all ITERATIONS estimates."""
+    counts: dict[tuple[float, str], int] = {}
+    with open(log) as fh:
+        for line in fh:
+            beta, run = line.split()
+            counts[(float(beta), run)] = counts.get((float(beta), run), 0) + 1
+    out: dict[float, list[str]] = {}
+    for (beta, run), n in counts.items():
+        assert n <= ITERATIONS, f"run {run} at beta {beta} made {n} estimates"
+        if n == ITERATIONS:
+            out.setdefault(beta, []).append(run)
+    return out
