@@ -11,12 +11,15 @@
 * :mod:`.relax`: RELAX and REBAR (a learned control variate) for discrete nodes;
 * :mod:`.baselines`: what LR-type parts subtract from the cost-to-go (``learned``
   among them); :mod:`.learned`: small networks trained online in a node's state;
-* :mod:`.gaussian`: fitting and resampling Gaussians over particles (GR, GS).
+* :mod:`.gaussian`: fitting and resampling Gaussians over particles (GR, GS);
+* memory and zeroth-order: :mod:`.checkpoint` (Checkpoint, placed by :mod:`.placement`),
+  :mod:`.backrazor` (BackRazor), :mod:`.guided_es` (GuidedES), :mod:`.abpt` (ABPT).
 """
 
 from . import baselines
 from .baselines import baseline
 from .builtin import GR, GS, LR, RP, TP, Backprop, Pause, Skip
+from .checkpoint import Checkpoint
 from .discrete import ARM, DisARM, Enumerate, Gumbel
 from .gaussian import fitted_gaussian
 from .mvd import MVD
@@ -38,6 +41,7 @@ __all__ = [
     "Gumbel",
     "MVD",
     "RELAX",
+    "Checkpoint",
     "Composite",
     "Part",
     "Pathwise",
