@@ -19,12 +19,16 @@
 from . import baselines
 from .baselines import baseline
 from .builtin import GR, GS, LR, RP, TP, Backprop, Pause, Skip
-from .checkpoint import Checkpoint
 from .discrete import ARM, DisARM, Enumerate, Gumbel
 from .gaussian import fitted_gaussian
 from .mvd import MVD
 from .parts import Composite, Part, Pathwise, ScoreFunction, draw, per_particle_sum
 from .relax import RELAX
+
+# isort: split
+# memory and zeroth-order propagators: after the built-ins in the palette
+from .backrazor import BackRazor
+from .checkpoint import Checkpoint
 
 __all__ = [
     "GR",
@@ -42,6 +46,7 @@ __all__ = [
     "MVD",
     "RELAX",
     "Checkpoint",
+    "BackRazor",
     "Composite",
     "Part",
     "Pathwise",

@@ -6,7 +6,8 @@ autograd keeps for the backward pass, so :class:`PeakMemory` measures that
 directly, on any device: inside :meth:`PeakMemory.measure`, every tensor
 autograd saves goes through ``torch.autograd.graph.saved_tensors_hooks``,
 which counts its storage's bytes while the graph holds it (a storage saved
-twice counts once) and keeps the peak. Where the program runs on CUDA, the
+twice counts once) and keeps the peak; parameters, in memory whatever the
+plan, are not counted. Where the program runs on CUDA, the
 allocator's own peak (``torch.cuda.max_memory_allocated``) is read as well.
 
 It costs a few microseconds per saved tensor, so the Lab measures the
@@ -48,7 +49,9 @@ class PeakMemory:
         self._live = self._peak = self._generation = 0
         self._counts: dict = {}  # storage -> (how many saved tensors use it, its bytes)
 
-    def _pack(self, t: torch.Tensor) -> _Saved:
+    def _pack(self, t: torch.Tensor) -> _Saved | torch.Tensor:
+        if isinstance(t, torch.nn.Parameter):  # in memory whatever the plan: not counted
+            return t
         storage = t.untyped_storage()
         # the generation: a graph that outlives its measurement releases into no other
         key = (self._generation, t.device, storage.data_ptr())
@@ -89,8 +92,8 @@ class PeakMemory:
         return self.history[-1] if self.history else None
 
 
-def _unpack(saved: _Saved) -> torch.Tensor:
-    return saved.tensor
+def _unpack(saved: _Saved | torch.Tensor) -> torch.Tensor:
+    return saved.tensor if isinstance(saved, _Saved) else saved
 
 
 __all__ = ["PeakMemory"]
