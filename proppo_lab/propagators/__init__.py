@@ -29,6 +29,7 @@ from .relax import RELAX
 # memory and zeroth-order propagators: after the built-ins in the palette
 from .backrazor import BackRazor
 from .checkpoint import Checkpoint
+from .guided_es import GuidedES
 
 __all__ = [
     "GR",
@@ -47,6 +48,7 @@ __all__ = [
     "RELAX",
     "Checkpoint",
     "BackRazor",
+    "GuidedES",
     "Composite",
     "Part",
     "Pathwise",
