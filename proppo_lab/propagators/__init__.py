@@ -27,6 +27,7 @@ from .relax import RELAX
 
 # isort: split
 # memory and zeroth-order propagators: after the built-ins in the palette
+from .abpt import ABPT
 from .backrazor import BackRazor
 from .checkpoint import Checkpoint
 from .guided_es import GuidedES
@@ -49,6 +50,7 @@ __all__ = [
     "Checkpoint",
     "BackRazor",
     "GuidedES",
+    "ABPT",
     "Composite",
     "Part",
     "Pathwise",
