@@ -205,9 +205,9 @@ def _step(run: _Run, j: int, x: torch.Tensor | None) -> torch.Tensor:
     return node.function(*inputs)
 
 
-def _incoming(node, bp) -> torch.Tensor:
-    """The gradient that reached the node's output from outside its run (zeros
-    when the output was dropped and nothing else held it)."""
+def _incoming(node, bp) -> torch.Tensor | int:
+    """The gradient that reached the node's output from outside its run; 0 when
+    the output was dropped and nothing else held it (no gradient could reach it)."""
     leaf = node.saved["leaf"]
     if isinstance(leaf, weakref.ref):
         alive = leaf()
