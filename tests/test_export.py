@@ -84,13 +84,20 @@ def test_page_is_self_contained(exported):
     assert "vnd.proppo-lab.snapshots" not in text
 
 
+def _lab_plots() -> int:
+    """How many live plots a Lab shows (read, not restated: helpers add plots)."""
+    from proppo_lab.lab.plots import LivePlots
+
+    return len(LivePlots().figures)
+
+
 def test_executed_notebook_keeps_snapshots(exported):
     import nbformat
 
     nb = nbformat.read(exported["notebook"], as_version=4)
     snaps = nb.metadata["proppo_lab"]["snapshots"]
     kinds = sorted(s["kind"] for s in snaps.values())
-    assert kinds.count("graph") == 2 and kinds.count("plotly") == 5
+    assert kinds.count("graph") == 2 and kinds.count("plotly") == _lab_plots()
     # The GraphWidget output carries the kernel-less fallback (SVG + marker).
     data = nb.cells[1].outputs[0]["data"]
     assert "application/vnd.proppo-lab.graph+json" in data
@@ -224,7 +231,7 @@ def test_graphs_are_svg(offline_page):
 
 def test_plotly_traces_rendered(offline_page):
     plots = offline_page["plots"]
-    assert len(plots) == 6, plots
+    assert len(plots) == 1 + _lab_plots(), plots  # the static figure and the Lab's
     static = [p for p in plots if p["title"] == "A static plotly figure"]
     assert static and static[0]["traces"] == [4, 3] and static[0]["drawn"] == 2
     variance = [p for p in plots if p["title"] == "Running variance of the estimate"]

@@ -17,6 +17,7 @@ import plotly.graph_objects as go
 
 from ..contracts import SERIES_PALETTE
 from ..trace.figures import LOG_AXIS
+from .memory_plot import memory_figure
 
 
 def _figure(title: str, x: str, y: str, log_y: bool = False) -> go.FigureWidget:
@@ -46,7 +47,8 @@ def _finite(values: Iterable[float]) -> list:
 
 
 class LivePlots:
-    """Gradient estimate, running variance (log), loss, message norms, TP weights."""
+    """Gradient estimate, running variance (log), loss, message norms, TP weights,
+    peak memory."""
 
     def __init__(self):
         self.gradient = _figure("Gradient estimate per iteration", "iteration", "estimate")
@@ -59,7 +61,15 @@ class LivePlots:
         )
         self.weights = _figure("TP weight on RP (latest pass)", "instance", "weight")
         self.weights.update_yaxes(range=[-0.05, 1.05])
-        self.figures = (self.gradient, self.variance, self.loss, self.messages, self.weights)
+        self.memory = memory_figure(_figure)
+        self.figures = (
+            self.gradient,
+            self.variance,
+            self.loss,
+            self.messages,
+            self.weights,
+            self.memory,
+        )
         self.added = 0
 
     def reset(self) -> None:

@@ -27,6 +27,7 @@ from ..core.manager import PropagationManager
 from ..core.observer import Observer
 from ..core.plan import Plan
 from ..propagators.parts import Pathwise
+from .memory_plot import show_memory
 from .plots import LivePlots
 
 
@@ -60,6 +61,7 @@ class Session:
         self.meter = LossMeter()
         self._detach_meter = pm.observe(self.meter)
         self.stats = trace.GradientStats()
+        self.memory = trace.PeakMemory()
         self.done = 0
         self._start_segment()
 
@@ -67,6 +69,7 @@ class Session:
         self._iterations: list[int] = []  # x of this segment's points
         self._losses: list = []  # loss tensors not yet plotted
         self._shown = 0  # points of this segment the plots show
+        self._memory: list[tuple[int, dict]] = []  # measured iterations not yet plotted
 
     def record(self, on: bool) -> None:
         """Record messages (and watch gradients through RP nodes) in the next iteration."""
@@ -82,11 +85,23 @@ class Session:
         self.segment = segment
         self._start_segment()
 
+    def estimate(self, program, measured: bool) -> dict:
+        """One iteration's estimate; ``measured``: its peak memory is recorded too."""
+        if not measured:
+            return self.pm.estimate(program)
+        device = next((p.device for p in program.params.values()), None)
+        with self.memory.measure(device) as record:
+            grads = self.pm.estimate(program)
+        self._memory.append((self.done, record))
+        return grads
+
     def add(self, grads: dict) -> dict:
         """Take one iteration's estimate; returns its row for :attr:`Lab.rows`."""
         self.stats.update(grads)
         loss = self.meter.take()
         row = {"label": self.segment, "iteration": self.done, "grads": grads, "loss": loss}
+        if self._memory and self._memory[-1][0] == self.done:
+            row["memory"] = self._memory[-1][1]
         self._iterations.append(self.done)
         if loss is not None:
             self._losses.append(loss)
@@ -129,6 +144,10 @@ class Session:
                 values = torch.stack([v.float() for v in self._losses]).cpu().tolist()
                 plots.extend(plots.loss, label, xs[-len(values) :], values)
                 self._losses = []
+        if self._memory:
+            with plots.memory.batch_update():
+                show_memory(plots, label, *zip(*self._memory))
+            self._memory = []
         self._shown = len(self._iterations)
         return True
 
@@ -214,7 +233,7 @@ def run_sessions(
             # compared plans see common random numbers
             seeding.seed(seed + session.done)
             try:
-                grads = session.pm.estimate(program)
+                grads = session.estimate(program, measured=shown)
             except PropagationError as err:
                 raise session.check.explain(err) from err
             if lr > 0:

@@ -11,7 +11,9 @@
 * :mod:`.relax`: RELAX and REBAR (a learned control variate) for discrete nodes;
 * :mod:`.baselines`: what LR-type parts subtract from the cost-to-go (``learned``
   among them); :mod:`.learned`: small networks trained online in a node's state;
-* :mod:`.gaussian`: fitting and resampling Gaussians over particles (GR, GS).
+* :mod:`.gaussian`: fitting and resampling Gaussians over particles (GR, GS);
+* memory and zeroth-order: :mod:`.checkpoint` (Checkpoint, placed by :mod:`.placement`),
+  :mod:`.backrazor` (BackRazor), :mod:`.guided_es` (GuidedES), :mod:`.abpt` (ABPT).
 """
 
 from . import baselines
@@ -22,6 +24,13 @@ from .gaussian import fitted_gaussian
 from .mvd import MVD
 from .parts import Composite, Part, Pathwise, ScoreFunction, draw, per_particle_sum
 from .relax import RELAX
+
+# isort: split
+# memory and zeroth-order propagators: after the built-ins in the palette
+from .abpt import ABPT
+from .backrazor import BackRazor
+from .checkpoint import Checkpoint
+from .guided_es import GuidedES
 
 __all__ = [
     "GR",
@@ -38,6 +47,10 @@ __all__ = [
     "Gumbel",
     "MVD",
     "RELAX",
+    "Checkpoint",
+    "BackRazor",
+    "GuidedES",
+    "ABPT",
     "Composite",
     "Part",
     "Pathwise",

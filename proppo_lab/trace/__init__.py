@@ -17,6 +17,8 @@ Everything here watches the engine from outside, as an observer
   common random numbers; :func:`sweep` maps variance across a program
   argument (resumable). Both run their independent cells on any
   ``concurrent.futures.Executor`` (:mod:`.cells`: a process pool, Dask, Ray).
+* :class:`PeakMemory` (:mod:`.memory`) measures an iteration's peak memory:
+  the bytes autograd holds for backward (any device) and CUDA's allocator peak.
 * :class:`ForwardCheck` and the engine's ``NonFiniteError`` name the site,
   instance, propagator and iteration where a non-finite value first appears.
 
@@ -41,6 +43,7 @@ from .figures import (
 from .graph import Graph, Instance, Param
 from .ids import edge_id, param_id, site_id
 from .intervals import chi2_quantile, variance_interval
+from .memory import PeakMemory
 from .progress import TextProgress
 from .recorder import Recorder
 from .sweep import SweepResult, sweep
@@ -55,6 +58,7 @@ __all__ = [
     "LOSS_COLOUR",
     "PARAM_COLOUR",
     "Param",
+    "PeakMemory",
     "Recorder",
     "SweepResult",
     "TextProgress",

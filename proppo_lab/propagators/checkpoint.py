@@ -1,0 +1,220 @@
+"""Checkpointing: function nodes that keep their inputs, not their activations.
+
+Under Backprop a function node leaves everything its backward map needs in
+autograd's graph (a tanh cell keeps its input and its output, an MLP every
+layer's activations). :class:`Checkpoint` runs the function under
+``torch.no_grad()`` instead, so nothing is saved for backward, and on the way
+back runs it again with gradients on and hands the gradient that reached its
+output through that fresh graph, which is dropped at once.
+
+**Runs.** A recurrent program feeds each step's output to the next step
+(``h = pm.forward("cell", cell, h, x_t)``). Consecutive Checkpoint nodes of one
+site whose input *is* the previous node's output form a run, and the run owns
+the states between its steps: a state it does not keep is dropped as soon as
+the next step has read it (unless the program holds it elsewhere, e.g. in a
+loss, which keeps it alive and is then served as usual). On the way back a
+missing state is recomputed from the nearest kept one. Which states to keep:
+
+* ``every=k``: every k-th state on the way forward; on the way back, a
+  segment's states are recomputed once and kept until used (the classic
+  square-root scheme with ``k`` near ``sqrt(T)``);
+* ``budget=m``: at most ``m`` states held at once beyond the run's first,
+  placed by Gruslys et al.'s dynamic programme (:mod:`.placement`) for the
+  run's length, read from the previous iteration (the first iteration, whose
+  length is unknown, keeps every ``every``-th state).
+
+The function must be deterministic (dropout would draw other masks when it
+runs again). Gradients equal backprop's to float rounding.
+"""
+
+from __future__ import annotations
+
+import weakref
+
+import torch
+
+from ..core.options import Option
+from ..core.propagator import Propagator
+from ..core.registry import register
+from . import placement
+
+
+class _Run:
+    """The nodes of one run in order and the states it holds. State k is node k's
+    chained input (node k-1's output); state 0 stands for node 0's own inputs."""
+
+    def __init__(self, first):
+        self.nodes = [first]
+        self.slot: list[int | None] = [None]  # which input of node k is node k-1's output
+        self.alive: list[int] = []  # positions >= 1 whose state is held, ascending
+        self.held: dict[int, torch.Tensor] = {}  # states recomputed on the way back
+        self.chained: dict[int, torch.Tensor] = {}  # node k's state as node k+1 recomputed it
+        self.keep: set[int] | None = None  # positions the budget keeps on the way forward
+
+    def state(self, k: int) -> torch.Tensor | None:
+        if k in self.held:
+            return self.held[k]
+        return self.nodes[k].inputs[self.slot[k]] if k else None
+
+    def close(self) -> None:
+        """Break the run <-> node references so that its tensors go with the tape."""
+        self.nodes, self.held, self.chained, self.alive = [], {}, {}, []
+
+
+@register(
+    "Checkpoint",
+    display="Checkpoint",
+    colour="#6a3d9a",
+    kinds=("forward",),
+    options={
+        "every": Option(
+            "int", 1, "keep every k-th state of a run (1: each node keeps its input)", min=1
+        ),
+        "budget": Option(
+            "int",
+            0,
+            "most states a run holds at once, placed by the dynamic programme (0: off)",
+            min=0,
+        ),
+    },
+    _builtin=True,
+)
+class Checkpoint(Propagator):
+    """Memory-efficient backpropagation (Gruslys et al. 2016): the node runs its
+    function without recording a graph and keeps only its inputs; on the way
+    back it runs the function again with gradients on. A run of such nodes
+    (each fed the previous one's output, as in a recurrent loop) keeps only
+    some of its states, every k-th or as many as a memory budget allows, placed
+    by the paper's dynamic programme, and recomputes the others from the
+    nearest kept one. Same gradient as backprop, less memory, more time."""
+
+    reads_grad = True
+
+    def __init__(self, every: int = 1, budget: int = 0):
+        self.every, self.budget = every, budget
+        self._open: dict[str, _Run] = {}  # the run each site is in, this iteration
+        self._lengths: dict[str, int] = {}  # each site's run length last iteration
+
+    # -- forward ------------------------------------------------------------------
+    def forward(self, node, fp):
+        if node.function is None:
+            raise ValueError(
+                "Checkpoint serves function nodes: pm.forward(site, fn, *inputs), "
+                "not pm.forward(site, value)"
+            )
+        with torch.no_grad():
+            out = node.evaluate()
+        run, k = self._join(node)
+        leaf = fp.detach(node, out, grad=True)
+        node.saved.update(run=run, position=k)
+        if k:
+            if fp.manager.record_edges or self._kept(run, k, node.site):
+                run.alive.append(k)
+            else:
+                self._forget(run, k)
+        return leaf
+
+    def _join(self, node) -> tuple[_Run, int]:
+        """The run ``node`` continues (its input is the last node's output) or a new one."""
+        run = self._open.get(node.site)
+        if run is not None and run.nodes and run.nodes[-1].iteration == node.iteration:
+            last = run.nodes[-1].saved["leaf"]
+            for slot, t in enumerate(node.inputs):
+                if t is last:
+                    run.nodes.append(node)
+                    run.slot.append(slot)
+                    return run, len(run.nodes) - 1
+        elif run is not None:  # left over from a discarded iteration
+            run.close()
+        run = self._open[node.site] = _Run(node)
+        return run, 0
+
+    def _kept(self, run: _Run, k: int, site: str) -> bool:
+        length = self._lengths.get(site)
+        if self.budget and length:
+            if run.keep is None:
+                run.keep = set(placement.stored_on_the_way(length, self.budget))
+            return k in run.keep
+        return k % self.every == 0
+
+    @staticmethod
+    def _forget(run: _Run, k: int) -> None:
+        """Drop state k (node k-1's output): the tape no longer holds it, so it is
+        freed unless the program keeps it; node k-1 watches it through a weak reference."""
+        node, prev = run.nodes[k], run.nodes[k - 1]
+        inputs = list(node.inputs)
+        inputs[run.slot[k]] = None
+        node.inputs = tuple(inputs)
+        prev.saved["leaf"] = weakref.ref(prev.saved["leaf"])
+        prev.output = None
+
+    # -- backward -----------------------------------------------------------------
+    def backward(self, node, bp):
+        run, k = node.saved["run"], node.saved["position"]
+        if not run.nodes:  # the run was closed (an iteration discarded half-way)
+            return
+        inputs = list(node.inputs)
+        chained = None
+        if k:
+            state = run.state(k)
+            if state is None:
+                state = self._recompute(run, k)
+            if inputs[run.slot[k]] is None:  # dropped: its gradient goes to node k-1 by hand
+                chained = run.chained[k - 1] = state.detach().requires_grad_()
+                inputs[run.slot[k]] = chained
+        with torch.enable_grad():
+            out = node.function(*inputs)
+        grad = _incoming(node, bp)
+        mine = run.chained.pop(k, None)  # what node k+1 sent to this node's output
+        if mine is not None and mine.grad is not None:
+            grad = grad + mine.grad
+        bp.backprop(node, [out], [grad if isinstance(grad, torch.Tensor) else out * 0])
+        run.held.pop(k, None)
+        if run.alive and run.alive[-1] == k:
+            run.alive.pop()
+        if k == 0:  # the run is done; the budget's placement reads its length next time
+            self._lengths[node.site] = len(run.nodes)
+            run.close()
+
+    def _recompute(self, run: _Run, k: int) -> torch.Tensor:
+        """State k from the nearest state held before it, keeping on the way the
+        states the schedule says (within the budget) for the steps still to come."""
+        at = run.alive[-1] if run.alive else 0
+        x = run.state(at)
+        free = self.budget - len(run.alive) if self.budget else k  # budget 0: keep them all
+        with torch.no_grad():
+            while at < k:
+                y = placement.split(k - at + 1, free)
+                target = k if y is None else min(at + y, k)
+                for j in range(at, target):
+                    x = _step(run, j, x)
+                at = target
+                if at < k:
+                    run.held[at] = x
+                    run.alive.append(at)
+                    free -= 1
+        return x
+
+
+def _step(run: _Run, j: int, x: torch.Tensor | None) -> torch.Tensor:
+    """Node j's function on state ``x`` (its other inputs as recorded): state j + 1."""
+    node = run.nodes[j]
+    inputs = list(node.inputs)
+    if j:
+        inputs[run.slot[j]] = x
+    return node.function(*inputs)
+
+
+def _incoming(node, bp) -> torch.Tensor | int:
+    """The gradient that reached the node's output from outside its run; 0 when
+    the output was dropped and nothing else held it (no gradient could reach it)."""
+    leaf = node.saved["leaf"]
+    if isinstance(leaf, weakref.ref):
+        alive = leaf()
+        if alive is None:
+            return 0
+        node.saved["leaf"] = alive
+    return bp.grad(node)
+
+
+__all__ = ["Checkpoint"]
