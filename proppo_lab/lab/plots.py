@@ -19,8 +19,8 @@ from ..contracts import SERIES_PALETTE
 from ..trace.figures import LOG_AXIS
 
 
-def _figure(title: str, x: str, y: str, log_y: bool = False) -> go.FigureWidget:
-    fig = go.FigureWidget()
+def _figure(title: str, x: str, y: str, log_y: bool = False, live: bool = True) -> go.Figure:
+    fig = go.FigureWidget() if live else go.Figure()
     # As wide as the grid cell, not a fixed width that scrolls in a narrow Lab: no
     # width, and autosize set in the figure's own layout, so that plotly.js measures
     # the cell when it draws and again at every relayout (the presentation toggle's);
@@ -46,18 +46,24 @@ def _finite(values: Iterable[float]) -> list:
 
 
 class LivePlots:
-    """Gradient estimate, running variance (log), loss, message norms, TP weights."""
+    """Gradient estimate, running variance (log), loss, message norms, TP weights.
 
-    def __init__(self):
-        self.gradient = _figure("Gradient estimate per iteration", "iteration", "estimate")
+    ``live=False`` makes plain figures instead of widgets: the same series, kept
+    off the widget registry (published runs, :mod:`.publish`, are computed this way).
+    """
+
+    def __init__(self, live: bool = True):
+        self.gradient = _figure(
+            "Gradient estimate per iteration", "iteration", "estimate", live=live
+        )
         self.variance = _figure(
-            "Running variance of the estimate", "iteration", "variance (log)", log_y=True
+            "Running variance of the estimate", "iteration", "variance (log)", log_y=True, live=live
         )
-        self.loss = _figure("Loss (mean cost)", "iteration", "loss")
+        self.loss = _figure("Loss (mean cost)", "iteration", "loss", live=live)
         self.messages = _figure(
-            "Gradient message norm (latest pass)", "instance", "norm (log)", log_y=True
+            "Gradient message norm (latest pass)", "instance", "norm (log)", log_y=True, live=live
         )
-        self.weights = _figure("TP weight on RP (latest pass)", "instance", "weight")
+        self.weights = _figure("TP weight on RP (latest pass)", "instance", "weight", live=live)
         self.weights.update_yaxes(range=[-0.05, 1.05])
         self.figures = (self.gradient, self.variance, self.loss, self.messages, self.weights)
         self.added = 0
