@@ -221,9 +221,10 @@ def _figure_json(fig, why_empty: str = "") -> dict:
     """A figure's series, thinned and rounded, its x-axis title and why it is empty
     (the Lab's own note on the figure, else ``why_empty``)."""
     notes = [a.text for a in fig.layout.annotations or () if a.text]
+    empty = not any(len(t.x or ()) for t in fig.data)
     return {
         "x": fig.layout.xaxis.title.text or "",
-        "note": notes[0] if notes else why_empty,
+        "note": (notes[0] if notes else why_empty) if empty else "",
         "data": [
             {
                 "name": t.name,
