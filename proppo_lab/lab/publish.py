@@ -99,14 +99,13 @@ def published_runs(lab, specs: Sequence[tuple[str, Plan, Any]]) -> list[dict]:
     keeps the parameters it had before (see the module docstring). A plan whose run
     fails is left out with a warning: the page shows it as not precomputed."""
     program = lab.program
+    lab.runner.join()  # a run still going (started with wait=False) owns the program
     before = {k: p.detach().clone() for k, p in program.params.items()}
     start = lab._start_params or before
     runs, seen = [], set()
     try:
         for label, plan, default in specs:
-            with torch.no_grad():
-                for name, value in start.items():
-                    program.params[name].copy_(value)
+            _load(program, start)
             try:
                 run = _run(lab, label, plan, default)
             except Exception as err:  # noqa: BLE001 - one failing plan: the page offers the others
@@ -117,10 +116,14 @@ def published_runs(lab, specs: Sequence[tuple[str, Plan, Any]]) -> list[dict]:
                 seen.add(key)
                 runs.append(run)
     finally:
-        with torch.no_grad():
-            for name, value in before.items():
-                program.params[name].copy_(value)
+        _load(program, before)
     return runs
+
+
+def _load(program, values: Mapping[str, torch.Tensor]) -> None:
+    with torch.no_grad():
+        for name, value in values.items():
+            program.params[name].copy_(value)
 
 
 def _run(lab, label: str, plan: Plan, default: Any) -> dict:
