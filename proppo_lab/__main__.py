@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 
 def demo(iterations: int = 30, betas=(2.4, 3.0)) -> None:
@@ -43,14 +44,21 @@ def main(argv=None) -> int:
     e = sub.add_parser(
         "export",
         help="export a notebook to one self-contained offline HTML page "
-        "(graphs as SVG, plotly plots interactive, no network)",
+        "(graphs as SVG, plotly plots interactive, maths as MathML, no network), "
+        "or a folder of notebooks to a static site (a page each, an index, one plotly.js)",
     )
-    e.add_argument("notebook", help="the .ipynb to export")
-    e.add_argument("-o", "--output", help="the HTML page to write (default: NOTEBOOK.html)")
+    e.add_argument("notebook", help="the .ipynb to export, or a folder of them (a site)")
+    e.add_argument(
+        "-o",
+        "--output",
+        help="the HTML page to write (default: NOTEBOOK.html), or the site's folder",
+    )
     e.add_argument(
         "--execute",
-        action="store_true",
-        help="run the notebook first (fresh kernel) and export the live state",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="run the notebook first (fresh kernel) and export the live state "
+        "(default: yes for a folder, no for one notebook)",
     )
     e.add_argument("--timeout", type=int, default=600, help="seconds per cell with --execute")
     e.add_argument("--kernel", default=None, help="kernel name with --execute")
@@ -62,13 +70,24 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.command == "demo":
         demo(args.iterations)
+    elif args.command == "export" and Path(args.notebook).is_dir():
+        from .lab import site
+
+        sizes = site.build(
+            args.notebook,
+            args.output or "site",
+            execute_first=args.execute is not False,
+            timeout=args.timeout,
+            kernel_name=args.kernel,
+        )
+        print(f"wrote the site to {args.output or 'site'}/ (index.html)\n{site.report(sizes)}")
     elif args.command == "export":
         from .lab.export import export
 
         out = export(
             args.notebook,
             args.output,
-            execute_first=args.execute,
+            execute_first=bool(args.execute),
             timeout=args.timeout,
             kernel_name=args.kernel,
             save_notebook=args.save_notebook,

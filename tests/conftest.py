@@ -9,9 +9,12 @@ comparison, while a real bias of a few standard errors still fails.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable
+from pathlib import Path
 
+import nbformat
 import pytest
 import torch
 
@@ -133,3 +136,37 @@ def assert_variance_lt(
         f"{what}: variance {vs.tolist()} is not significantly below {vl.tolist()}: ratio "
         f"{ratio.tolist()} <= F quantile {crit:.3g}"
     )
+
+
+# ---------------------------------------------------------------------------
+# Tutorials executed once per test session: the notebook tests check that each
+# runs, the site and explorable-page tests export the same executed notebooks
+# (executing the five tutorials takes minutes on 2 cores; twice would double it).
+
+TUTORIALS = sorted((Path(__file__).parent.parent / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+@pytest.fixture(scope="session")
+def executed_tutorial(tmp_path_factory):
+    """``executed_tutorial(path)``: the tutorial run top to bottom in a fresh kernel,
+    with the export snapshots (:func:`proppo_lab.lab.export.execute`), cached for the
+    session. A cell error raises nbclient's CellExecutionError (also on a later call)."""
+    from proppo_lab.lab.export import execute
+
+    cache: dict[Path, object] = {}
+
+    def run(path: Path):
+        if path not in cache:
+            nb = nbformat.read(path, as_version=4)
+            cwd = tmp_path_factory.mktemp(path.stem)
+            try:
+                with pytest.MonkeyPatch.context() as env:
+                    env.delenv("PROPPO_FULL_RUN", raising=False)  # the quick settings
+                    cache[path] = execute(nb, cwd=cwd, timeout=900, kernel_name="python3")
+            except Exception as err:  # noqa: BLE001 - re-raised for every test that asks
+                cache[path] = err
+        if isinstance(cache[path], Exception):
+            raise cache[path]
+        return copy.deepcopy(cache[path])
+
+    return run

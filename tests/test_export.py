@@ -246,5 +246,20 @@ def test_no_widget_errors(offline_page):
     text = offline_page["text"]
     for bad in ("widget not found", "Error displaying widget", "Loading widget", "no static view"):
         assert bad not in text
-    # The Lab's controls are shown as (disabled) look-alikes.
-    assert offline_page["run_buttons"] == 1
+    # The Lab's controls need a kernel: the page leaves them out instead of greying them.
+    assert offline_page["run_buttons"] == 0
+    for control in ("As Python", "plan file", "learning rate", "Presentation"):
+        assert control not in text
+
+
+def test_graphs_have_no_legend_box(exported):
+    """The legend cluster Graphviz drew beside a small graph (larger than the graph
+    itself) is gone; a line of colour chips names the propagators instead."""
+    text = exported["page"].read_text()
+    assert 'id="legend' not in text and ">propagators<" not in text
+    assert text.count('class="pl-static-legend"') == 2
+    from proppo_lab.contracts import text_colour
+    from proppo_lab.core import registry
+
+    tp = registry.get("TP").colour
+    assert f'style="background:{tp};color:{text_colour(tp)}">TP</span>' in text

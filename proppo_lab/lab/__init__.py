@@ -11,7 +11,10 @@
   :mod:`.plots`, :mod:`.layout`, :mod:`.program`, :mod:`.runner`,
   :mod:`.devices`, :mod:`.script` (plan files, "As Python");
 * :mod:`.export` (kernel snapshots, execution, the nbconvert exporter) and
-  :mod:`.static_widgets` (widget outputs as static HTML): offline HTML export.
+  :mod:`.static_widgets` (widget outputs as static HTML): offline HTML export;
+  :mod:`.publish` (a Lab's runs precomputed for a page) and :mod:`.explorable`
+  (+ ``explorable.js``: switching between them in the page), :mod:`.maths`
+  (markdown formulas as MathML), :mod:`.site` (a folder of notebooks as a site).
 """
 
 from .graph_widget import GraphWidget

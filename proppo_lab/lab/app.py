@@ -20,7 +20,7 @@ programs in :mod:`.program`.
 from __future__ import annotations
 
 import html
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import ipywidgets as widgets
@@ -55,6 +55,8 @@ class Lab(LabRuns, widgets.VBox):
     program in step, each with ``particles`` of its own (:class:`~proppo_lab.ShardedManager`);
     the status line then says how many ranks and particles take part.
     ``lab.presentation = True`` (or the Presentation toggle) enlarges it for a projector.
+    ``publish``: plans (propagator names or plan dicts) whose runs an exported page
+    carries, so that a reader can switch between them without a kernel (:mod:`.publish`).
     """
 
     presentation = traitlets.Bool(False, help="bigger fonts, graph and plots full width")
@@ -74,6 +76,7 @@ class Lab(LabRuns, widgets.VBox):
         view: str = "rolled",
         refresh: float = 0.2,
         process_group=None,
+        publish: Sequence[str | Mapping] = (),
     ):
         self.runner = Runner(on_error=self._run_failed, on_finish=self._run_finished)
         self.program = as_program(program, params, particles)
@@ -84,6 +87,14 @@ class Lab(LabRuns, widgets.VBox):
         self.default = default
         self.refresh = refresh
         self.process_group = process_group
+        #: plans precomputed for an exported page; checked now, run at export
+        self.publish_plans = [p if isinstance(p, str) else Plan.from_dict(p) for p in publish]
+        for name in (p for p in self.publish_plans if isinstance(p, str)):
+            registry.get(name)  # an unknown name fails here, not in the export
+        # published runs start where the Lab starts (Compare and Run may train the program)
+        self._start_params = (
+            {k: p.detach().clone() for k, p in self.program.params.items()} if publish else None
+        )
         self.plots = LivePlots()
         self.rows: list[dict] = []  # one per iteration: label, iteration, grads, loss
         self._sessions: list[Session] = []

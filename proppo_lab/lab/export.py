@@ -5,8 +5,12 @@
 
 The page shows every propagation graph as SVG and every plotly figure as an
 interactive plotly.js plot, with no kernel and no network: plotly.js is inlined
-once per page (only when the page has a plot), and the widget-manager, require.js,
-MathJax and mermaid CDN scripts of nbconvert's ``lab`` template are left out.
+once per page (only when the page has a plot; a site shares one file instead,
+:mod:`.site`), and the widget-manager, require.js, MathJax and mermaid CDN
+scripts of nbconvert's ``lab`` template are left out. Formulas in markdown are
+MathML (:mod:`.maths`). A Lab made with ``publish=[...]`` carries runs
+precomputed at export, and the reader switches between them (:mod:`.publish`,
+:mod:`.explorable`).
 
 Design (the simplest one that sees the *live* state):
 
@@ -15,9 +19,11 @@ Design (the simplest one that sees the *live* state):
    :func:`kernel_snapshots`. That walks every live ipywidget and emits, keyed by
    model id, a static snapshot of each :class:`GraphWidget` (its SVG, see
    :meth:`GraphWidget.static_svg`) and of each plotly ``FigureWidget`` (its
-   *current* figure as JSON). This matters for the Lab: its FigureWidgets are
-   filled by a run after they were displayed, and the widget state nbclient
-   saves keeps only their initial, empty figure. The injected cell's output
+   *current* figure as JSON), and of each Lab (its parts, and the runs it
+   publishes, computed there: :func:`.publish.lab_snapshot`). This matters
+   for the Lab: its FigureWidgets are filled by a run after they were
+   displayed, and the widget state nbclient saves keeps only their initial,
+   empty figure. The injected cell's output
    is removed again; its snapshots travel in the notebook metadata
    (``proppo_lab.snapshots``), so an executed ``.ipynb`` saved with
    ``--save-notebook`` exports the same way later.
@@ -26,9 +32,7 @@ Design (the simplest one that sees the *live* state):
    else what the saved widget state allows.
 3. :class:`OfflineHTMLExporter` (the nbconvert exporter ``proppo_lab_html``)
    runs that preprocessor and renders nbconvert's ``lab`` template minus its
-   CDN scripts, plus plotly.js inline when needed.
-
-Markdown maths is shown as written (MathJax would need the network).
+   CDN scripts, plus plotly.js when needed and formulas as MathML.
 """
 
 from __future__ import annotations
@@ -39,11 +43,13 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
-from jinja2 import DictLoader
+from jinja2 import DictLoader, pass_context
 from nbconvert.exporters import HTMLExporter
+from nbconvert.filters.markdown_mistune import MarkdownWithMath
 from traitlets import Unicode, default
 
 from ..contracts import SNAPSHOT_MIME
+from . import explorable, maths
 from .static_widgets import CSS, METADATA_KEY, SNAPSHOT_CELL, StaticWidgetsPreprocessor
 
 log = logging.getLogger(__name__)
@@ -51,8 +57,13 @@ log = logging.getLogger(__name__)
 _TEMPLATE = (
     r"""{%- extends 'index.html.j2' -%}
 {%- block html_head_js -%}
-{%- if resources.proppo_lab_plotly_js -%}
+{%- if resources.proppo_lab_plotly_js and resources.proppo_lab_plotly_src -%}
+<script type="text/javascript" src="{{ resources.proppo_lab_plotly_src }}"></script>
+{%- elif resources.proppo_lab_plotly_js -%}
 <script type="text/javascript">{{ resources.proppo_lab_plotly_js }}</script>
+{%- endif -%}
+{%- if resources.proppo_lab_explorable -%}
+<script type="text/javascript">{{ resources.proppo_lab_explorable_js }}</script>
 {%- endif -%}
 {%- endblock html_head_js -%}
 {% block jupyter_widgets %}{% endblock jupyter_widgets %}
@@ -61,6 +72,8 @@ _TEMPLATE = (
 {% block extra_css %}
 <style type="text/css">"""
     + CSS
+    + explorable.CSS
+    + maths.CSS
     + """</style>
 {% endblock extra_css %}
 """
@@ -83,10 +96,14 @@ def _live_widgets() -> dict:
 def snapshots() -> dict:
     """Static snapshots of every live graph widget and plotly FigureWidget, by model id.
 
-    ``{"<model id>": {"kind": "graph", "svg": "<svg ...>"}`` or
-    ``{"kind": "plotly", "figure": {"data": [...], "layout": {...}}}``.
+    ``{"<model id>": {"kind": "graph", "svg": "<svg ...>", "legend": "<div ..."}``,
+    ``{"kind": "plotly", "figure": {"data": [...], "layout": {...}}}`` or
+    ``{"kind": "lab", ...}`` (:func:`.publish.lab_snapshot`).
     """
+    from .app import Lab
+    from .graph_snapshot import legend_html
     from .graph_widget import GraphWidget
+    from .publish import lab_snapshot
 
     try:
         import plotly.io as pio
@@ -96,10 +113,16 @@ def snapshots() -> dict:
     out: dict = {}
     for model_id, widget in _live_widgets().items():
         try:
-            if isinstance(widget, GraphWidget):
+            if isinstance(widget, Lab):
+                out[model_id] = lab_snapshot(widget)
+            elif isinstance(widget, GraphWidget):
                 svg = widget.static_svg()
                 if svg:
-                    out[model_id] = {"kind": "graph", "svg": svg}
+                    out[model_id] = {
+                        "kind": "graph",
+                        "svg": svg,
+                        "legend": legend_html(widget.graph),
+                    }
             elif BaseFigureWidget is not None and isinstance(widget, BaseFigureWidget):
                 out[model_id] = {
                     "kind": "plotly",
@@ -166,10 +189,38 @@ class OfflineHTMLExporter(HTMLExporter):
 
     export_from_notebook = "Proppo Lab offline HTML"
     template_name = Unicode("lab").tag(config=True)
+    plotly_src = Unicode(
+        "", help="load plotly.js from this URL (a site's shared file) instead of inlining it"
+    ).tag(config=True)
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.register_preprocessor(StaticWidgetsPreprocessor(), enabled=True)
+        #: formulas that stayed as text in the last export (each was logged as a warning)
+        self.math_failures: list[str] = []
+
+    def from_notebook_node(self, nb, resources=None, **kw):
+        resources = dict(resources or {})
+        resources["proppo_lab_plotly_src"] = self.plotly_src
+        resources["proppo_lab_explorable_js"] = explorable.SCRIPT
+        self.math_failures = []
+        return super().from_notebook_node(nb, resources, **kw)
+
+    @pass_context
+    def markdown2html(self, context, source):
+        """nbconvert's markdown filter, with formulas as MathML (:mod:`.maths`)."""
+        cell = context.get("cell", {})
+        renderer = maths.MathMLRenderer(
+            escape=False,
+            attachments=cell.get("attachments", {}),
+            embed_images=self.embed_images,
+            path=context.get("resources", {}).get("metadata", {}).get("path", ""),
+            anchor_link_text=self.anchor_link_text,
+            exclude_anchor_links=self.exclude_anchor_links,
+            failures=self.math_failures,
+            **self.lexer_options,
+        )
+        return MarkdownWithMath(renderer=renderer).render(source)
 
     @default("template_file")
     def _template_file_default(self):
@@ -188,8 +239,12 @@ def export(
     timeout: int = 600,
     kernel_name: str | None = None,
     save_notebook: str | Path | None = None,
+    plotly_src: str = "",
 ) -> Path:
-    """Export ``notebook`` to one offline HTML page; returns the page's path."""
+    """Export ``notebook`` to one offline HTML page; returns the page's path.
+
+    ``plotly_src``: where the page loads plotly.js from (a site's shared file);
+    '' inlines it."""
     notebook = Path(notebook)
     output = Path(output) if output is not None else notebook.with_suffix(".html")
     nb = nbformat.read(notebook, as_version=4)
@@ -197,7 +252,7 @@ def export(
         execute(nb, cwd=notebook.parent.resolve(), timeout=timeout, kernel_name=kernel_name)
         if save_notebook is not None:
             nbformat.write(nb, str(save_notebook))
-    body, _ = OfflineHTMLExporter().from_notebook_node(
+    body, _ = OfflineHTMLExporter(plotly_src=plotly_src).from_notebook_node(
         nb, resources={"metadata": {"name": notebook.stem, "path": str(notebook.parent)}}
     )
     output.write_text(body, encoding="utf-8")

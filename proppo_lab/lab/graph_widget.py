@@ -215,18 +215,21 @@ class GraphWidget(FrontendMessages, widgets.DOMWidget):
     def static_svg(self) -> str:
         """The graph as a standalone SVG string ('' when it cannot be drawn).
 
-        The browser's picture (``svg``, sent after each layout) when there is
-        one, else drawn kernel-side with the ``dot`` binary (Debian ``graphviz``),
-        coloured by the current plan, with the flow overlay.
+        Drawn kernel-side with the ``dot`` binary (Debian ``graphviz``), coloured by
+        the current plan, with the flow overlay and without the legend box
+        (:func:`.graph_snapshot.without_legend`); the browser's picture (``svg``,
+        sent after each layout: the same Graphviz layout of the same DOT) when the
+        binary is missing.
         """
-        if self.svg.lstrip().startswith("<svg"):
-            return self.svg
         try:
             dot = self._source.to_dot(self.current_plan, self.view, flows=self.flows or None)
         except Exception:  # noqa: BLE001 - a source that cannot draw: no picture
             log.debug("graph widget: no DOT for the static SVG", exc_info=True)
-            return ""
-        return graph_snapshot.svg_from_dot(dot)
+            dot = ""
+        svg = graph_snapshot.svg_from_dot(graph_snapshot.without_legend(dot)) if dot else ""
+        if not svg and self.svg.lstrip().startswith("<svg"):
+            return self.svg
+        return svg
 
     def snapshot_bundle(self, model_id: str) -> dict:
         """The static snapshot for a display bundle whose widget view is ``model_id``

@@ -10,6 +10,7 @@ see that a refresh costs what it adds, not the length of the run.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Sequence
 
@@ -20,8 +21,8 @@ from ..trace.figures import LOG_AXIS
 from .memory_plot import memory_figure
 
 
-def _figure(title: str, x: str, y: str, log_y: bool = False) -> go.FigureWidget:
-    fig = go.FigureWidget()
+def _figure(title: str, x: str, y: str, log_y: bool = False, live: bool = True) -> go.Figure:
+    fig = go.FigureWidget() if live else go.Figure()
     # As wide as the grid cell, not a fixed width that scrolls in a narrow Lab: no
     # width, and autosize set in the figure's own layout, so that plotly.js measures
     # the cell when it draws and again at every relayout (the presentation toggle's);
@@ -48,20 +49,26 @@ def _finite(values: Iterable[float]) -> list:
 
 class LivePlots:
     """Gradient estimate, running variance (log), loss, message norms, TP weights,
-    peak memory."""
+    peak memory.
 
-    def __init__(self):
-        self.gradient = _figure("Gradient estimate per iteration", "iteration", "estimate")
+    ``live=False`` makes plain figures instead of widgets: the same series, kept
+    off the widget registry (published runs, :mod:`.publish`, are computed this way).
+    """
+
+    def __init__(self, live: bool = True):
+        self.gradient = _figure(
+            "Gradient estimate per iteration", "iteration", "estimate", live=live
+        )
         self.variance = _figure(
-            "Running variance of the estimate", "iteration", "variance (log)", log_y=True
+            "Running variance of the estimate", "iteration", "variance (log)", log_y=True, live=live
         )
-        self.loss = _figure("Loss (mean cost)", "iteration", "loss")
+        self.loss = _figure("Loss (mean cost)", "iteration", "loss", live=live)
         self.messages = _figure(
-            "Gradient message norm (latest pass)", "instance", "norm (log)", log_y=True
+            "Gradient message norm (latest pass)", "instance", "norm (log)", log_y=True, live=live
         )
-        self.weights = _figure("TP weight on RP (latest pass)", "instance", "weight")
+        self.weights = _figure("TP weight on RP (latest pass)", "instance", "weight", live=live)
         self.weights.update_yaxes(range=[-0.05, 1.05])
-        self.memory = memory_figure(_figure)
+        self.memory = memory_figure(functools.partial(_figure, live=live))
         self.figures = (
             self.gradient,
             self.variance,

@@ -197,16 +197,18 @@ def run_sessions(
     record: Callable[[dict], None],
     publish: Callable[[Session, int], None],
     stopping: Callable[[], bool],
+    every: int | None = None,
 ) -> None:
     """The Lab's run loop (on the runner's thread): each session in turn.
 
     ``live_plan()``, when given, is read before every iteration; a plan other
     than the session's starts a new segment. ``record(row)`` takes each
     iteration's row, ``publish(session, done)`` refreshes the display, at most
-    every ``refresh`` seconds. ``lr > 0`` steps the parameters after each estimate;
-    then every session starts from the parameters the first one started from (a
-    comparison trains each plan from the same point), and the program keeps those
-    the last one reached.
+    every ``refresh`` seconds (or, with ``every``, at every ``every``-th iteration and
+    the last: a published run records at the same iterations on any machine).
+    ``lr > 0`` steps the parameters after each estimate; then every session starts
+    from the parameters the first one started from (a comparison trains each plan
+    from the same point), and the program keeps those the last one reached.
     """
     progress = 0
     initial = {k: p.detach().clone() for k, p in program.params.items()} if lr > 0 else {}
@@ -227,7 +229,10 @@ def run_sessions(
                 publish(session, progress)
                 session.new_segment(plan, f"after edit @{session.done}")
             # messages are recorded only for the iterations whose picture is shown
-            shown = time.monotonic() >= due or i == iterations - 1
+            if every:
+                shown = i % every == 0 or i == iterations - 1
+            else:
+                shown = time.monotonic() >= due or i == iterations - 1
             session.record(shown)
             # iteration k of a run always uses seed + k: Step and Run agree, and
             # compared plans see common random numbers

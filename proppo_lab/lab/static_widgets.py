@@ -5,12 +5,17 @@
 saved widget state from the displayed model down through its children (boxes
 become flex rows/columns, HTML/labels/buttons/text fields become disabled
 look-alikes): a model with a snapshot (:func:`proppo_lab.lab.export.snapshots`)
-becomes its SVG or plot; a graph model without one is drawn from its ``dot``
-trait (or the ``svg`` trait that notebooks saved by earlier versions carry) with
-the ``dot`` binary; a FigureWidget without one falls back to its saved (initial)
-figure. Plain plotly outputs (``application/vnd.plotly.v1+json``) become plot
-divs, and a graph bundle's ``image/svg+xml`` fallback is used when its widget
-state is gone. :data:`CSS` styles what it writes.
+becomes its SVG or plot, and a Lab its graph, status line and plots
+(:mod:`.explorable`, with its published runs when it has some); a graph model
+without one is drawn from its ``dot`` trait (or the ``svg`` trait that notebooks
+saved by earlier versions carry) with the ``dot`` binary; a FigureWidget without
+one falls back to its saved (initial) figure. Graphs are drawn without their
+legend box, with a line of colour chips under them instead. A FigureWidget
+without a series of two points is left out, with a line saying why. The Lab's
+controls are left out: without a kernel they would do nothing. Plain plotly
+outputs (``application/vnd.plotly.v1+json``) become plot divs, and a graph
+bundle's ``image/svg+xml`` fallback is used when its widget state is gone.
+:data:`CSS` styles what it writes.
 """
 
 from __future__ import annotations
@@ -25,7 +30,8 @@ from nbconvert.preprocessors import Preprocessor
 from traitlets import Bool
 
 from ..contracts import GRAPH_MIME, SNAPSHOT_MIME
-from .graph_snapshot import standalone, svg_from_dot
+from . import explorable
+from .graph_snapshot import legend_html, standalone, svg_from_dot, without_legend
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +44,9 @@ METADATA_KEY = "proppo_lab"
 #: The code of the cell export injects after the notebook's own cells
 #: (``--execute``); the preprocessor drops it, and its output, from the page.
 SNAPSHOT_CELL = "import proppo_lab.lab.export as _pl_export; _pl_export.kernel_snapshots()"
+
+#: Widgets that only act through a kernel (the Lab's controls): not drawn in a page.
+KERNEL_ONLY_CLASSES = {"pl-controls", "pl-presentation-toggle"}
 
 #: The page's style for the static look-alikes (inlined by the exporter's template).
 CSS = """
@@ -67,8 +76,8 @@ def _plotly_html(figure: Mapping[str, Any]) -> str:
     )
 
 
-def _graph_html(svg: str) -> str:
-    return f'<div class="pl-static-graph">{standalone(svg) or svg}</div>'
+def _graph_html(svg: str, legend: str = "") -> str:
+    return f'<div class="pl-static-graph">{standalone(svg) or svg}</div>{legend}'
 
 
 def _svg_from_dot(dot: str) -> str:
@@ -100,7 +109,7 @@ class StaticWidgetsPreprocessor(Preprocessor):
         self.snapshots.update(resources.get("proppo_lab_snapshots") or {})
         state = ((nb.metadata.get("widgets") or {}).get(WIDGET_STATE_MIME) or {}).get("state")
         self.state: dict = dict(state or {})
-        self.uses_plotly = False
+        self.uses_plotly = self.uses_explorable = False
         for cell in nb.cells:
             if cell.get("cell_type") != "code":
                 continue
@@ -122,6 +131,7 @@ class StaticWidgetsPreprocessor(Preprocessor):
             from plotly.offline import get_plotlyjs
 
             resources["proppo_lab_plotly_js"] = get_plotlyjs()
+        resources["proppo_lab_explorable"] = self.uses_explorable
         return nb, resources
 
     # -- one output
@@ -156,29 +166,53 @@ class StaticWidgetsPreprocessor(Preprocessor):
         self.uses_plotly = True
         return _plotly_html(figure)
 
+    def _figure_of(self, model_id: str) -> dict | None:
+        """A FigureWidget's figure: its snapshot, else its saved (initial) state."""
+        snap = self.snapshots.get(model_id)
+        if snap and snap.get("kind") == "plotly":
+            return snap["figure"]
+        s = (self.state.get(model_id) or {}).get("state") or {}
+        if "_widget_data" in s:
+            return {"data": s.get("_widget_data") or [], "layout": s.get("_widget_layout") or {}}
+        return None
+
+    def _figure_widget(self, figure: dict) -> str:
+        if explorable.points(figure) < 2:  # an empty plot says nothing: one line instead
+            title = explorable.title_of(figure) or "a plot"
+            why = explorable.why_empty(figure)
+            return (
+                f'<div class="pl-static-missing">“{html.escape(title)}”: {html.escape(why)}</div>'
+            )
+        return f'<div class="pl-static-plot">{self._plotly(figure)}</div>'
+
     # -- the widget tree
     def _widget(self, model_id: str, depth: int) -> str:
         if depth > 50:
             return ""
         snap = self.snapshots.get(model_id)
+        if snap and snap.get("kind") == "lab":
+            self.uses_explorable |= "explorable" in snap
+            return explorable.lab_html(
+                snap, lambda ref: self._widget(ref, depth + 1), self._figure_of, self._plotly
+            )
         if snap and snap.get("kind") == "graph" and snap.get("svg"):
-            return _graph_html(snap["svg"])
-        if snap and snap.get("kind") == "plotly":
-            return f'<div class="pl-static-plot">{self._plotly(snap["figure"])}</div>'
+            return _graph_html(snap["svg"], snap.get("legend", ""))
+        figure = self._figure_of(model_id)
+        if figure is not None:
+            return self._figure_widget(figure)
         model = self.state.get(model_id)
         if not model:
             return ""
         name = model.get("model_name", "")
         s = model.get("state") or {}
+        if KERNEL_ONLY_CLASSES & set(s.get("_dom_classes") or []):
+            return ""
         classes = " ".join(html.escape(str(c)) for c in s.get("_dom_classes") or [])
         if name == "GraphModel":
-            svg = s.get("svg") or ""
-            if not svg.lstrip().startswith("<svg"):
-                svg = _svg_from_dot(s.get("dot") or "")
-            return _graph_html(svg) if svg else ""
-        if model.get("model_module") == "anywidget" and "_widget_data" in s:
-            figure = {"data": s.get("_widget_data") or [], "layout": s.get("_widget_layout") or {}}
-            return f'<div class="pl-static-plot">{self._plotly(figure)}</div>'
+            svg = _svg_from_dot(without_legend(s["dot"])) if s.get("dot") else ""
+            if not svg and (s.get("svg") or "").lstrip().startswith("<svg"):
+                svg = s["svg"]  # saved by an earlier version, or no `dot` binary here
+            return _graph_html(svg, legend_html(s.get("graph") or {})) if svg else ""
         if name in ("VBoxModel", "HBoxModel", "BoxModel", "GridBoxModel"):
             kind = {"VBoxModel": "pl-static-vbox", "GridBoxModel": "pl-static-grid"}.get(name, "")
             children = "".join(
