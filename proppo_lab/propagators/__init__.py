@@ -11,17 +11,22 @@
 * :mod:`.relax`: RELAX and REBAR (a learned control variate) for discrete nodes;
 * :mod:`.baselines`: what LR-type parts subtract from the cost-to-go (``learned``
   among them); :mod:`.learned`: small networks trained online in a node's state;
-* :mod:`.gaussian`: fitting and resampling Gaussians over particles (GR, GS).
+* :mod:`.gaussian`: fitting and resampling Gaussians over particles (GR, GS);
+* learning signals on function nodes: :mod:`.feedback` (FeedbackAlignment),
+  :mod:`.synthetic` (SyntheticGradient, BP(λ)), :mod:`.truncate` (Truncate: truncated BPTT).
 """
 
 from . import baselines
 from .baselines import baseline
 from .builtin import GR, GS, LR, RP, TP, Backprop, Pause, Skip
 from .discrete import ARM, DisARM, Enumerate, Gumbel
+from .feedback import FeedbackAlignment
 from .gaussian import fitted_gaussian
 from .mvd import MVD
 from .parts import Composite, Part, Pathwise, ScoreFunction, draw, per_particle_sum
 from .relax import RELAX
+from .synthetic import SyntheticGradient
+from .truncate import Truncate
 
 __all__ = [
     "GR",
@@ -38,6 +43,9 @@ __all__ = [
     "Gumbel",
     "MVD",
     "RELAX",
+    "FeedbackAlignment",
+    "SyntheticGradient",
+    "Truncate",
     "Composite",
     "Part",
     "Pathwise",
