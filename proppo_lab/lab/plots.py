@@ -17,6 +17,7 @@ import plotly.graph_objects as go
 
 from ..contracts import SERIES_PALETTE
 from ..trace.figures import LOG_AXIS
+from . import note_plots
 
 
 def _figure(title: str, x: str, y: str, log_y: bool = False) -> go.FigureWidget:
@@ -46,7 +47,8 @@ def _finite(values: Iterable[float]) -> list:
 
 
 class LivePlots:
-    """Gradient estimate, running variance (log), loss, message norms, TP weights."""
+    """Gradient estimate, running variance (log), loss, message norms, TP weights, and
+    the propagators' notes (:mod:`.note_plots`)."""
 
     def __init__(self):
         self.gradient = _figure("Gradient estimate per iteration", "iteration", "estimate")
@@ -60,6 +62,9 @@ class LivePlots:
         self.weights = _figure("TP weight on RP (latest pass)", "instance", "weight")
         self.weights.update_yaxes(range=[-0.05, 1.05])
         self.figures = (self.gradient, self.variance, self.loss, self.messages, self.weights)
+        #: propagators' scalar notes per site (learned losses, alignment angles)
+        self.notes = note_plots.figures(_figure)
+        self.figures += tuple(self.notes.values())
         self.added = 0
 
     def reset(self) -> None:
