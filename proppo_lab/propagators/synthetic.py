@@ -137,7 +137,7 @@ class SyntheticGradient(Propagator):
         context = _rows(others, n, x)
         state = bp.state(node)
         net, optimizer = self._predictor(state, x.shape[1], context.shape[1], x)
-        prediction = self._predict(net, x, context).detach()
+        prediction = self._predict(net, x, context, state).detach()
         bp.backprop(node, targets_to, [g / n for g in _split(prediction, targets_to)])
 
         arrived = [
@@ -156,9 +156,15 @@ class SyntheticGradient(Propagator):
             target = target + self.lam * _rows(fixes, n, x) * n
         bp.scratch[key] = (targets_to, [e / n for e in _split(target - prediction, targets_to)])
 
-        if self.sobolev:
+        if self.sobolev:  # in units of the cost's spread: its large mean is no target
             cost = bp.cost(node)
-            loss = losses.sobolev(lambda h, c: net(torch.cat([h, c], 1)), x, cost, target, context)
+            mean, spread = learned.cost_scale(state, x)
+            if cost is not None:
+                mean, spread = learned.track_cost(state, cost, 0.9)
+                cost = (cost - mean) / spread
+            loss = losses.sobolev(
+                lambda h, c: net(torch.cat([h, c], 1)), x, cost, target / spread, context
+            )
         else:
             loss = ((net(torch.cat([x, context], 1)) - target) ** 2).sum(1).mean()
         learned.step(optimizer, loss)
@@ -176,14 +182,14 @@ class SyntheticGradient(Propagator):
             like,
         )
 
-    def _predict(self, net, x: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+    def _predict(self, net, x: torch.Tensor, context: torch.Tensor, state: dict) -> torch.Tensor:
         """M(x): the predicted per-particle gradient, (n, width)."""
         if not self.sobolev:
             return net(torch.cat([x, context], 1))
         with torch.enable_grad():
             x = x.detach().requires_grad_(True)
             (grad,) = torch.autograd.grad(net(torch.cat([x, context], 1)).sum(), x)
-        return grad
+        return grad * learned.cost_scale(state, x)[1]  # the critic's units: the cost's spread
 
 
 __all__ = ["SyntheticGradient"]
