@@ -68,7 +68,7 @@ def feedback_matrix(site: str, shape: torch.Size, scale: float, seed: int, like:
 @register(
     "FeedbackAlignment",
     display="Feedback alignment",
-    colour="#44aa99",
+    colour="#88ccee",
     kinds=("forward",),
     options={
         "scale": Option("float", 1.0, "of the random feedback matrix B", min=1e-6, max=1e6),

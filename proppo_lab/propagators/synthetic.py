@@ -71,7 +71,7 @@ def _split(flat: torch.Tensor, like: list[torch.Tensor]) -> list[torch.Tensor]:
 @register(
     "SyntheticGradient",
     display="Synthetic gradient (BP(λ))",
-    colour="#aa4499",
+    colour="#661100",
     kinds=("forward",),
     options={
         "every": Option(
