@@ -198,6 +198,20 @@ def test_synthetic_gradient_shows_its_learned_loss():
     assert len(losses) == 3 and all(v > 0 for v in losses)  # instances 2, 4, 6 (0: h0 is constant)
 
 
+def test_the_lab_plots_learned_losses_per_site():
+    lab = pl.Lab(
+        DelayedRecall(delay=2, steps=5, particles=8),
+        plan={"state": {"propagator": "SyntheticGradient", "options": {"every": 2}}},
+        iterations=4,
+        refresh=0.0,
+    )
+    lab.run(wait=True)
+    figure = lab.plots.notes[LOSS_NOTE]
+    assert [t.name for t in figure.data] == ["current · state"]
+    # the first and the last iteration are always recorded; others as the refresh allows
+    assert len(figure.data[0].x) >= 2 and all(v > 0 for v in figure.data[0].y)
+
+
 def test_delayed_recall_truncation_stays_at_chance_synthetic_gradients_do_not():
     """Truncation k=4 < delay 6: truncated BPTT stays near chance (log 4 per step);
     synthetic gradients across the cuts get clearly below it (mean over seeds, margin

@@ -97,9 +97,10 @@ class FeedbackAlignment(Propagator):
             out = node.function(x.detach())
         node.saved["out"] = out
         state = fp.state(node)
-        if state.get("feedback_key") != (weight.shape, self.scale, self.seed, weight.dtype):
+        key = (weight.shape, self.scale, self.seed, x.dtype, x.device)
+        if state.get("feedback_key") != key:  # drawn again, the same, on another device
             state["feedback"] = feedback_matrix(node.site, weight.shape, self.scale, self.seed, x)
-            state["feedback_key"] = (weight.shape, self.scale, self.seed, weight.dtype)
+            state["feedback_key"] = key
         return fp.detach(node, out, grad=True)
 
     def backward(self, node, bp):
