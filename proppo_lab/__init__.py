@@ -6,7 +6,7 @@
 See README.md for the concepts: sites, plans, propagators, messages.
 """
 
-from . import core, propagators, systems
+from . import core, losses, propagators, systems
 
 # the engine's public names are listed once, in core.__all__
 from .core import *  # noqa: F403
@@ -35,6 +35,7 @@ __all__ = [
     "Pathwise",
     "ScoreFunction",
     "baseline",
+    "losses",
     "propagators",
     "systems",
     *core.__all__,

@@ -25,8 +25,12 @@ import pytest
 # Chromium's path and flags, CI's rule and the screenshot folder: the browser tests' own
 from browser.conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, _in_ci
 
+from proppo_lab.lab.plots import LivePlots
+
 DATA = Path(__file__).parent / "data"
 GRAPH_IDS = {"param:mu", "param:sigma", "site:x", "site:cost"}
+#: the Lab's live plots (counted, not restated: helpers add plots)
+LAB_PLOTS = len(LivePlots().figures)
 
 
 def _needs_dot():
@@ -78,17 +82,10 @@ def test_page_is_self_contained(exported):
     from plotly.offline import get_plotlyjs
 
     assert text.count(get_plotlyjs()[:2000]) == 1
-    assert text.count("Plotly.newPlot") >= 6  # 1 figure + 5 Lab plots
+    assert text.count("Plotly.newPlot") >= 1 + LAB_PLOTS  # 1 figure + the Lab's plots
     # The injected snapshot cell leaves no trace.
     assert "kernel_snapshots" not in text
     assert "vnd.proppo-lab.snapshots" not in text
-
-
-def _lab_plots() -> int:
-    """How many live plots a Lab shows (read, not restated: helpers add plots)."""
-    from proppo_lab.lab.plots import LivePlots
-
-    return len(LivePlots().figures)
 
 
 def test_executed_notebook_keeps_snapshots(exported):
@@ -97,7 +94,7 @@ def test_executed_notebook_keeps_snapshots(exported):
     nb = nbformat.read(exported["notebook"], as_version=4)
     snaps = nb.metadata["proppo_lab"]["snapshots"]
     kinds = sorted(s["kind"] for s in snaps.values())
-    assert kinds.count("graph") == 2 and kinds.count("plotly") == _lab_plots()
+    assert kinds.count("graph") == 2 and kinds.count("plotly") == LAB_PLOTS
     # The GraphWidget output carries the kernel-less fallback (SVG + marker).
     data = nb.cells[1].outputs[0]["data"]
     assert "application/vnd.proppo-lab.graph+json" in data
@@ -231,7 +228,7 @@ def test_graphs_are_svg(offline_page):
 
 def test_plotly_traces_rendered(offline_page):
     plots = offline_page["plots"]
-    assert len(plots) == 1 + _lab_plots(), plots  # the static figure and the Lab's
+    assert len(plots) == 1 + LAB_PLOTS, plots
     static = [p for p in plots if p["title"] == "A static plotly figure"]
     assert static and static[0]["traces"] == [4, 3] and static[0]["drawn"] == 2
     variance = [p for p in plots if p["title"] == "Running variance of the estimate"]

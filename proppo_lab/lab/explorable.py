@@ -21,8 +21,6 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from .publish import PLOT_NAMES
-
 #: the page's script for Labs with published runs (see ``explorable.js``)
 SCRIPT = (Path(__file__).with_name("explorable.js")).read_text(encoding="utf-8")
 
@@ -80,8 +78,8 @@ def lab_html(
     """
     explorable = snap.get("explorable")
     slots, missing = [], []
-    for name in PLOT_NAMES:
-        fig = figure(snap["plots"].get(name, ""))
+    for name, model_id in snap["plots"].items():
+        fig = figure(model_id)
         if fig is None:
             continue
         title, empty = title_of(fig), points(fig) < 2

@@ -18,6 +18,7 @@ import plotly.graph_objects as go
 
 from ..contracts import SERIES_PALETTE
 from ..trace.figures import LOG_AXIS
+from . import note_plots
 from .memory_plot import memory_figure
 
 
@@ -49,7 +50,7 @@ def _finite(values: Iterable[float]) -> list:
 
 class LivePlots:
     """Gradient estimate, running variance (log), loss, message norms, TP weights,
-    peak memory.
+    peak memory and the propagators' notes (:mod:`.note_plots`).
 
     ``live=False`` makes plain figures instead of widgets: the same series, kept
     off the widget registry (published runs, :mod:`.publish`, are computed this way).
@@ -69,14 +70,19 @@ class LivePlots:
         self.weights = _figure("TP weight on RP (latest pass)", "instance", "weight", live=live)
         self.weights.update_yaxes(range=[-0.05, 1.05])
         self.memory = memory_figure(functools.partial(_figure, live=live))
-        self.figures = (
-            self.gradient,
-            self.variance,
-            self.loss,
-            self.messages,
-            self.weights,
-            self.memory,
-        )
+        #: propagators' scalar notes per site (learned losses, alignment angles)
+        self.notes = note_plots.figures(functools.partial(_figure, live=live))
+        #: every plot by a stable name (what an exported page keys its runs by)
+        self.named = {
+            "gradient": self.gradient,
+            "variance": self.variance,
+            "loss": self.loss,
+            "messages": self.messages,
+            "weights": self.weights,
+            "memory": self.memory,
+            **self.notes,
+        }
+        self.figures = tuple(self.named.values())
         self.added = 0
 
     def reset(self) -> None:

@@ -38,8 +38,6 @@ from .session import run_sessions
 
 log = logging.getLogger(__name__)
 
-#: the Lab's plots in the order of ``LivePlots.figures``
-PLOT_NAMES = ("gradient", "variance", "loss", "messages", "weights")
 #: the plots that show one node's latest pass (kept per site in a published run)
 PER_SITE = ("messages", "weights")
 #: most points kept per series: a line of 150 points reads the same as one of 1000
@@ -67,7 +65,7 @@ def lab_snapshot(lab) -> dict:
         "graph": lab.graph.model_id,
         "status": lab.status.model_id,
         "banner": lab.banner.model_id,
-        "plots": {name: fig.model_id for name, fig in zip(PLOT_NAMES, lab.plots.figures)},
+        "plots": {name: fig.model_id for name, fig in lab.plots.named.items()},
     }
     specs = _published_specs(lab)
     if specs:
@@ -167,9 +165,7 @@ def _run(lab, label: str, plan: Plan, default: Any) -> dict:
         "fills": {n["id"]: n["colour"] for n in chosen},
         "status": status,
         "plots": {
-            name: _figure_json(fig)
-            for name, fig in zip(PLOT_NAMES, main.figures)
-            if name not in PER_SITE
+            name: _figure_json(fig) for name, fig in main.named.items() if name not in PER_SITE
         },
         "sites": {
             site: {

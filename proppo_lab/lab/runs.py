@@ -19,7 +19,7 @@ from ..core.manager import PropagationManager
 from ..core.plan import Plan
 from ..core.sharded import ShardedManager
 from ..trace.compare import plan_and_default
-from . import overlay
+from . import note_plots, overlay
 from .session import Session, run_sessions
 
 
@@ -140,6 +140,12 @@ class LabRuns:
             site = self._inspected_site()
             if site is not None:
                 session.show_latest_pass(self.plots, site)
+            note_plots.show(
+                self.plots,
+                session.segment,
+                session.recorder.latest,
+                session.recorder.latest_iteration,
+            )
             self._show_recorded(session)
         self.controls.show_progress(progress)
         self.status.value = session.status_line()

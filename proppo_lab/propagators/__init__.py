@@ -12,6 +12,8 @@
 * :mod:`.baselines`: what LR-type parts subtract from the cost-to-go (``learned``
   among them); :mod:`.learned`: small networks trained online in a node's state;
 * :mod:`.gaussian`: fitting and resampling Gaussians over particles (GR, GS);
+* learning signals on function nodes: :mod:`.feedback` (FeedbackAlignment),
+  :mod:`.synthetic` (SyntheticGradient, BP(λ)), :mod:`.truncate` (Truncate: truncated BPTT).
 * memory and zeroth-order: :mod:`.checkpoint` (Checkpoint, placed by :mod:`.placement`),
   :mod:`.backrazor` (BackRazor), :mod:`.guided_es` (GuidedES), :mod:`.abpt` (ABPT).
 """
@@ -26,7 +28,12 @@ from .parts import Composite, Part, Pathwise, ScoreFunction, draw, per_particle_
 from .relax import RELAX
 
 # isort: split
-# memory and zeroth-order propagators: after the built-ins in the palette
+# learning signals, memory and zeroth-order propagators: after the built-ins in the palette
+from .feedback import FeedbackAlignment
+from .synthetic import SyntheticGradient
+from .truncate import Truncate
+
+# isort: split
 from .abpt import ABPT
 from .backrazor import BackRazor
 from .checkpoint import Checkpoint
@@ -47,6 +54,9 @@ __all__ = [
     "Gumbel",
     "MVD",
     "RELAX",
+    "FeedbackAlignment",
+    "SyntheticGradient",
+    "Truncate",
     "Checkpoint",
     "BackRazor",
     "GuidedES",

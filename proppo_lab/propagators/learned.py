@@ -27,10 +27,10 @@ def zeroed(layer: nn.Linear) -> nn.Linear:
     return layer
 
 
-def mlp(inputs: int, hidden: int, zero: bool = False) -> nn.Sequential:
-    """A one-hidden-layer tanh network with one output per row; ``zero``: its last
-    layer starts at zero (:func:`zeroed`)."""
-    first, last = nn.Linear(inputs, hidden), nn.Linear(hidden, 1)  # in this order: same init
+def mlp(inputs: int, hidden: int, zero: bool = False, outputs: int = 1) -> nn.Sequential:
+    """A one-hidden-layer tanh network with ``outputs`` outputs per row; ``zero``: its
+    last layer starts at zero (:func:`zeroed`)."""
+    first, last = nn.Linear(inputs, hidden), nn.Linear(hidden, outputs)  # in this order: same init
     return nn.Sequential(first, nn.Tanh(), zeroed(last) if zero else last)
 
 
@@ -93,4 +93,15 @@ def step(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
     optimizer.step()
 
 
-__all__ = ["cost_scale", "kept", "mlp", "step", "track_cost", "zeroed"]
+#: the kind of the diagnostic note that carries a learned module's training loss
+#: (the Lab plots these per site)
+LOSS_NOTE = "learned_loss"
+
+
+def report(bp, node, state: dict, loss: torch.Tensor) -> None:
+    """Keep this pass's training loss in the node's state and show it to observers."""
+    state["loss"] = loss.detach()
+    bp.note(node, LOSS_NOTE, state["loss"])
+
+
+__all__ = ["LOSS_NOTE", "cost_scale", "kept", "mlp", "report", "step", "track_cost", "zeroed"]

@@ -241,8 +241,7 @@ class RELAX(Propagator):
             loss = loss + ((fitted - (f - mean) / spread) ** 2).mean()
         learned.step(optimizer, loss)
         learned.track_cost(state, cost, 0.9)
-        state["loss"] = loss.detach()  # the training loss, a diagnostic
-        bp.note(node, "surrogate_loss", state["loss"])
+        learned.report(bp, node, state, loss)  # the surrogate's training loss, a diagnostic
 
 
 __all__ = ["RELAX"]
