@@ -36,6 +36,24 @@ def test_run_fills_every_plot_and_the_graph_overlay(lab):
     assert lab.progress.value == 6 and "done" in lab.status.value
 
 
+def test_plots_only_some_plans_fill_appear_once_they_hold_data():
+    core = ("gradient", "variance", "loss", "messages", "weights")
+    lab = pl.Lab(pl.systems.TeacherStudent(), iterations=4, lr=0.02)
+    try:
+        assert [lab.plots.named[k] for k in core] == list(lab.plot_grid.children)
+        lab.run(4, wait=True)  # Backprop everywhere: no angle, no learned loss
+        assert list(lab.plot_grid.children) == lab.plots.shown()
+        assert lab.plots.notes["alignment_angle"] not in lab.plot_grid.children
+        lab.assign("hidden", "FeedbackAlignment")
+        lab.run(4, wait=True)
+        angle = lab.plots.notes["alignment_angle"]
+        assert lab.plots.points(angle) > 0 and angle in lab.plot_grid.children
+        assert lab.plots.notes["learned_loss"] not in lab.plot_grid.children
+    finally:
+        lab.stop()
+        lab.runner.join(10)
+
+
 def test_gradients_are_those_of_the_engine_for_the_same_seeds(lab):
     lab.run(3, wait=True)
     program = small_rnn()

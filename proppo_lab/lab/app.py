@@ -191,7 +191,7 @@ class Lab(LabRuns, widgets.VBox):
         self.status = widgets.HTML("ready")
         self.status.add_class("pl-status")
         self.plot_grid = widgets.GridBox(
-            list(self.plots.figures),
+            self.plots.shown(),
             layout=widgets.Layout(
                 grid_template_columns="repeat(auto-fill, minmax(470px, 1fr))", width="100%"
             ),

@@ -113,6 +113,7 @@ class LabRuns:
             self._sessions = sessions
             self.rows = []
             self.plots.reset()
+            self.plot_grid.children = tuple(self.plots.shown())
         self.controls.start_progress(iterations * len(sessions))
         self._set_running(True)
         self.status.value = "running…"
@@ -147,6 +148,9 @@ class LabRuns:
                 session.recorder.latest_iteration,
             )
             self._show_recorded(session)
+        shown = tuple(self.plots.shown())
+        if shown != self.plot_grid.children:  # a memory or note plot got its first data
+            self.plot_grid.children = shown
         self.controls.show_progress(progress)
         self.status.value = session.status_line()
 
