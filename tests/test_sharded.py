@@ -171,3 +171,19 @@ def test_lab_status_names_ranks_and_particles(gloo_of_one):
     plain = pl.Lab(small_rnn(), iterations=2)
     plain.run(2, wait=True)
     assert "rank" not in plain.status.value
+
+
+def test_function_nodes_record_under_shards(gloo_of_one):
+    """A sharded manager records function nodes as the plain one does."""
+    layer = torch.nn.Linear(3, 1)
+    x = torch.randn(8, 3)
+
+    def program(pm):
+        pm.param("layer", layer)
+        pm.loss("cost", pm.forward("out", layer, x).squeeze(-1) ** 2)
+
+    sharded = pl.ShardedManager(process_group=gloo_of_one).estimate(program)
+    plain = pl.PropagationManager().estimate(program)
+    assert set(sharded) == set(plain)
+    for key in plain:
+        torch.testing.assert_close(sharded[key], plain[key])

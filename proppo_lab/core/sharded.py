@@ -57,9 +57,9 @@ class ShardedManager(PropagationManager):
         #: particles that took part in the last backward pass, over all ranks
         self.particles: int | None = None
 
-    def _record(self, kind, site, inputs, dist):
+    def _record(self, *args):
         with particles.sharded(self.shards):  # GR and GS fit their Gaussians to all particles
-            return super()._record(kind, site, inputs, dist)
+            return super()._record(*args)
 
     def backward(self) -> None:
         """Propagate on every rank, then sum the ranks' gradients (each rank's ``.grad``
