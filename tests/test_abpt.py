@@ -91,3 +91,19 @@ def test_the_critic_learns_the_cost_to_go_backprop_cannot_see():
     errors = ((predicted - cost_to_go) ** 2).mean()
     variances = ((cost_to_go - cost_to_go.mean()) ** 2).mean()
     assert float(errors) < 0.5 * float(variances), (float(errors), float(variances))
+
+
+def test_the_critics_loss_is_reported_as_a_learned_loss():
+    """The critic's training loss reaches observers (and the Lab's learned-loss plot)
+    the one way every learned module reports it."""
+    from proppo_lab import trace
+    from proppo_lab.propagators.learned import LOSS_NOTE
+
+    system = PenalisedCartPole(horizon=4, particles=16, seed=0)
+    pm = pl.PropagationManager(plan=_abpt(0.5))
+    with pm.observing(trace.Recorder()) as recorder:
+        pm.estimate(system)
+    losses = [
+        s["norm"] for r in recorder.records().values() for s in r["sent"] if s["kind"] == LOSS_NOTE
+    ]
+    assert len(losses) == 4 and all(v > 0 for v in losses)

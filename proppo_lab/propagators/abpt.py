@@ -17,15 +17,17 @@ the N-step and the 0-step value gradient of the paper.
 The critic is learned state (:mod:`.learned`): one small network per
 (site, instance), i.e. per step of the rollout, built on first use, trained
 online by one Adam step per backward pass on the node's cost-to-go, and
-reported as a ``critic_loss`` note. It predicts ``mean + spread * output`` of
-the tracked cost scale, so the targets stay near unit size; its last layer starts
-at zero, so ABPT starts as (1 - weight) times backprop.
+reported as its learned loss (:func:`.learned.report`: the Lab plots it). It
+predicts ``mean + spread * output`` of the tracked cost scale, so the targets
+stay near unit size; its last layer starts at zero, so ABPT starts as
+(1 - weight) times backprop.
 """
 
 from __future__ import annotations
 
 import torch
 
+from ..core import particles
 from ..core.options import Option
 from ..core.propagator import Propagator
 from ..core.registry import register
@@ -87,13 +89,13 @@ class ABPT(Propagator):
             predicted = critic(at).squeeze(-1)
             # d (mean cost) / d state of particle i is (1/N) dV/ds_i, in cost units
             value_grad = torch.autograd.grad(predicted.sum(), at, retain_graph=True)[0]
-            value_grad = value_grad * spread / x.shape[0]
+            value_grad = value_grad * spread / particles.count(x.shape[0])
             # train on this pass's costs-to-go after reading the gradient, so the
             # gradient never fits the very noise it is averaged with
             mean, spread = learned.track_cost(state, cost, decay=0.9)
             loss = ((predicted - (cost.detach() - mean) / spread) ** 2).mean()
         learned.step(optimiser, loss)
-        bp.note(node, "critic_loss", loss.detach())
+        learned.report(bp, node, state, loss)
         mixed = (1 - self.weight) * grad + self.weight * value_grad.reshape(grad.shape)
         bp.backprop(node, [x], [mixed])
 

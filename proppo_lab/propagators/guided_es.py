@@ -30,6 +30,7 @@ import math
 
 import torch
 
+from ..core import particles
 from ..core.coupling import Coupling
 from ..core.options import Option
 from ..core.propagator import Propagator
@@ -102,7 +103,7 @@ class GuidedES(Propagator):
             return
         per_pair = eps * ((costs[:, 0] - costs[:, 1]) / (2 * self.sigma**2)).unsqueeze(1)
         # each member's copy of the point gets its share: the mean over pairs in all
-        grad = coupling.repeat(per_pair) / costs.numel()
+        grad = coupling.repeat(per_pair) / particles.count(costs.numel())
         bp.backprop(node, [x], [grad.reshape(x.shape)])
 
     def _remember(self, state: dict, surrogate: torch.Tensor) -> None:
