@@ -26,9 +26,15 @@ class Backprop(Propagator):
     deterministic (forward) nodes."""
 
     def forward(self, node, fp):
-        x = node.evaluate()
-        # a view gives the node an autograd identity of its own (for drawing edges)
-        return fp.watch(node, x.view_as(x)) if x.requires_grad else x
+        return passed_through(node, fp)
+
+
+def passed_through(node, fp):
+    """A forward node's value with the gradient flowing through it untouched, as
+    Backprop serves it (also the uncut instances of Truncate and SyntheticGradient)."""
+    x = node.evaluate()
+    # a view gives the node an autograd identity of its own (for drawing edges)
+    return fp.watch(node, x.view_as(x)) if x.requires_grad else x
 
 
 @register("RP", display="Reparameterisation", colour="#0072b2", _builtin=True)

@@ -49,6 +49,7 @@ from ..core.options import Option
 from ..core.propagator import Propagator
 from ..core.registry import register
 from . import learned
+from .builtin import passed_through
 
 
 def _rows(tensors: list[torch.Tensor], n: int, like: torch.Tensor) -> torch.Tensor:
@@ -112,9 +113,8 @@ class SyntheticGradient(Propagator):
         return node.instance % self.every == 0
 
     def forward(self, node, fp):
-        if not self._decoupled(node):  # plain Backprop
-            x = node.evaluate()
-            return fp.watch(node, x.view_as(x)) if x.requires_grad else x
+        if not self._decoupled(node):
+            return passed_through(node, fp)
         cut = [
             t.detach().requires_grad_(t.requires_grad and t.is_floating_point())
             for t in node.inputs

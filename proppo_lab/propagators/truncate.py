@@ -17,6 +17,7 @@ from __future__ import annotations
 from ..core.options import Option
 from ..core.propagator import Propagator
 from ..core.registry import register
+from .builtin import passed_through
 
 
 def cuts(instance: int, k: int) -> bool:
@@ -46,8 +47,7 @@ class Truncate(Propagator):
 
     def forward(self, node, fp):
         if not cuts(node.instance, self.k):
-            x = node.evaluate()
-            return x.view_as(x) if x.requires_grad else x
+            return passed_through(node, fp)
         inputs = [t.detach() for t in node.inputs]
         if node.function is None:
             return fp.detach(node, inputs[0], grad=False)
