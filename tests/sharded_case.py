@@ -56,13 +56,15 @@ class SharedNoise:
         def rsample(dist, sample_shape=()):
             return dist.loc + dist.scale * case.noise(dist.loc.shape, dist.loc.dtype)
 
-        def keeping_noise(node):
+        def node_rsample(node, keep_noise=True):
             loc, scale = node.dist.loc, node.dist.scale
-            eps = node.saved["eps"] = case.noise(loc.shape, loc.dtype)
+            eps = case.noise(loc.shape, loc.dtype)
+            if keep_noise:
+                node.saved["eps"] = eps
             return loc + eps * scale
 
         Normal.rsample = rsample
-        normal.rsample_keeping_noise = keeping_noise
+        normal.rsample = node_rsample
 
 
 def parameters() -> dict[str, torch.Tensor]:

@@ -48,14 +48,13 @@ def draw(node: Node, how: str, keep_noise: bool = True) -> torch.Tensor:
                 f"{type(dist).__name__} has no reparameterised sampler (rsample); "
                 f"use a score-function propagator such as LR{discrete}"
             )
-        keep = keep_noise and normal.is_normal(dist)
-        x = normal.rsample_keeping_noise(node) if keep else dist.rsample()
+        x = normal.rsample(node, keep_noise) if normal.is_normal(dist) else dist.rsample()
     else:
         with torch.no_grad():
             # where a reparameterised sampler exists it draws the same noise as RP,
             # which gives common random numbers across plans (and is faster)
             if normal.is_normal(dist):
-                x = normal.rsample_keeping_noise(node)
+                x = normal.rsample(node)
             else:
                 x = dist.rsample() if dist.has_rsample else dist.sample()
     if node.coupling is not None:  # upstream of a coupled node: one draw per group
@@ -250,24 +249,54 @@ def _score_terms_stacked(items, bp: BackwardPass) -> None:
         groups.setdefault(key, []).append((node, cost, part))
     for (*_, weight, want_loc, want_scale), members in groups.items():
         part = members[0][2]
-        costs = torch.stack([cost for _, cost, _ in members])  # (nodes, particles)
+        nodes = [node for node, _, _ in members]
+        # nodes before the same loss share one cost-to-go tensor, and a program's
+        # noise scale is often one tensor broadcast to every node: each is computed
+        # with once, not once per node
+        costs, rows = _distinct([cost for _, cost, _ in members], id)
         b = part.baseline(costs, {}, part.options)
         w = weight * (costs - b) / particles.count(costs.shape[-1])
-
-        def stacked(get, members=members):
-            return torch.stack([get(node).detach() for node, _, _ in members])
-
+        if rows is not None:
+            w, b = w[rows], b[rows]
+        scales, at = _distinct([n.dist.scale.detach() for n in nodes], _same_values)
+        if at is not None:
+            scales = scales[at]
         g_loc, g_scale = normal.score_cotangents(
-            w, stacked(normal.standard_noise), stacked(lambda n: n.dist.scale), want_loc, want_scale
+            w,
+            torch.stack([normal.standard_noise(n).detach() for n in nodes]),
+            scales,
+            want_loc,
+            want_scale,
         )
-        nodes = [node for node, _, _ in members]
         if not bp.quiet:  # notes are for observers
             for k, node in enumerate(nodes):
-                bp.note(node, "baseline", b[k])
+                bp.note(node, "baseline", b[k if b.shape[0] > 1 else 0])
         if g_loc is not None:
             bp.backprop_each(nodes, [n.dist.loc for n in nodes], g_loc)
         if g_scale is not None:
             bp.backprop_each(nodes, [n.dist.scale for n in nodes], g_scale)
+
+
+def _distinct(tensors: list[torch.Tensor], identity) -> tuple[torch.Tensor, Any]:
+    """``tensors`` stacked, or only the distinct ones: ``(stacked, rows)`` where
+    ``stacked[rows]`` gives one row per tensor; ``rows`` is None when every tensor
+    has its own row, and a one-row stack broadcasts over all of them."""
+    keys: dict = {}
+    order = [keys.setdefault(identity(t), len(keys)) for t in tensors]
+    if len(keys) == len(tensors):
+        return torch.stack(tensors), None
+    firsts = {}
+    for t, k in zip(tensors, order):
+        firsts.setdefault(k, t)
+    stacked = torch.stack([firsts[k] for k in range(len(keys))])
+    if len(keys) == 1:
+        return stacked, None
+    return stacked, torch.tensor(order, device=stacked.device)
+
+
+def _same_values(t: torch.Tensor) -> tuple:
+    """Tensors with this key hold the same numbers (views of one memory, laid out alike)."""
+    return (t.data_ptr(), t.shape, t.stride(), t.dtype, t.device)
 
 
 class Composite(Propagator):
