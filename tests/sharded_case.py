@@ -56,8 +56,10 @@ class SharedNoise:
         def rsample(dist, sample_shape=()):
             return dist.loc + dist.scale * case.noise(dist.loc.shape, dist.loc.dtype)
 
-        def node_rsample(node, keep_noise=True):
+        def node_rsample(node, keep_noise=True, grad=True):
             loc, scale = node.dist.loc, node.dist.scale
+            if not grad:
+                loc, scale = loc.detach(), scale.detach()
             eps = case.noise(loc.shape, loc.dtype)
             if keep_noise:
                 node.saved["eps"] = eps

@@ -49,14 +49,13 @@ def draw(node: Node, how: str, keep_noise: bool = True) -> torch.Tensor:
                 f"use a score-function propagator such as LR{discrete}"
             )
         x = normal.rsample(node, keep_noise) if normal.is_normal(dist) else dist.rsample()
+    elif normal.is_normal(dist):
+        # where a reparameterised sampler exists it draws the same noise as RP,
+        # which gives common random numbers across plans (and is faster)
+        x = normal.rsample(node, grad=False)
     else:
         with torch.no_grad():
-            # where a reparameterised sampler exists it draws the same noise as RP,
-            # which gives common random numbers across plans (and is faster)
-            if normal.is_normal(dist):
-                x = normal.rsample(node)
-            else:
-                x = dist.rsample() if dist.has_rsample else dist.sample()
+            x = dist.rsample() if dist.has_rsample else dist.sample()
     if node.coupling is not None:  # upstream of a coupled node: one draw per group
         node.coupling.groups(x.shape[0], f"a coupled node downstream of '{node.site}'")
         x = node.coupling.shared(x)
