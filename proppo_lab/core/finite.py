@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -27,3 +28,16 @@ def finite_flags(values: Sequence[torch.Tensor]) -> torch.Tensor:
             for i in (~ok).nonzero()[:, 0].tolist():
                 ok[i] = bool(torch.isfinite(values[i]).all())
         return ok
+
+
+def all_finite_on_cpu(values: Sequence[torch.Tensor]) -> bool:
+    """Whether every element of these CPU tensors is finite, for the price of one
+    fused norm: the sum of their 2-norms is finite exactly when each is (norms are
+    never negative), unless finite values overflow it, which :func:`finite_flags`
+    then tells apart. The common answer (all finite) costs a third of the flags'."""
+    with torch.no_grad():
+        norms = torch._foreach_norm(list(values), 2)
+        total = norms[0] if len(norms) == 1 else torch.stack(norms).sum()
+        if math.isfinite(float(total)):
+            return True
+        return bool(finite_flags(values).all())

@@ -24,7 +24,7 @@ import torch
 
 from . import per_particle
 from .errors import NonFiniteError, PropagationError
-from .finite import finite_flags
+from .finite import all_finite_on_cpu, finite_flags
 from .messages import Merge, Message
 from .node import Node
 
@@ -261,10 +261,11 @@ class BackwardPass:
         if not self._checks:
             return
         checks, self._checks = self._checks, []
-        ok = finite_flags([v for _, _, v in checks])
-        if ok.is_cuda:
-            self._unread_flags.append((checks, ok))
-        elif not bool(ok.all()):
+        values = [v for _, _, v in checks]
+        if values[0].is_cuda:
+            self._unread_flags.append((checks, finite_flags(values)))
+        elif not all_finite_on_cpu(values):  # now find which
+            ok = finite_flags(values)
             self._raise_nonfinite(checks[int((~ok).nonzero()[0])])
 
     def _raise_nonfinite(self, check: tuple):
