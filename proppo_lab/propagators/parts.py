@@ -165,11 +165,8 @@ class ScoreFunction(Part):
         cost = bp.cost(node)
         if cost is None:
             return [], []
-        b = group_baseline(node, self.baseline, cost, bp.state(node), self.options)
+        b, w = self._advantage(node, cost, bp)
         bp.note(node, "baseline", b)
-        w = node.weighted(
-            (cost - b) / particles.count(cost.shape[0])
-        )  # by a coupled node upstream, if any
         if "logp" in node.saved:
             return [node.saved["logp"]], [w]
         dist = node.dist
@@ -186,6 +183,28 @@ class ScoreFunction(Part):
 
     #: baselines that keep no state per node: their terms can be computed stacked
     STATELESS = ("loo", "none")
+
+    def _advantage(self, node: Node, cost: torch.Tensor, bp: BackwardPass):
+        """The baseline and the cost-to-go's share ``(cost - baseline) / N``, weighted by
+        a coupled node upstream if any. Nodes before the same loss share one cost-to-go
+        tensor: a baseline that keeps no state and reads only the costs gives them all
+        the same share, computed once per pass."""
+        shared = (
+            self.baseline_name in self.STATELESS
+            and node.coupling is None
+            and node.weight is None
+            and not baselines.wants_inputs(self.baseline)
+        )
+        if shared:
+            key = ("advantage", self.baseline_name, id(cost))
+            seen = bp.scratch.get(key)
+            if seen is not None and seen[0] is cost:
+                return seen[1], seen[2]
+        b = group_baseline(node, self.baseline, cost, bp.state(node), self.options)
+        w = node.weighted((cost - b) / particles.count(cost.shape[0]))
+        if shared:  # holding the cost keeps its id from being reused within the pass
+            bp.scratch[key] = (cost, b, w)
+        return b, w
 
     def defer(self, node: Node, bp: BackwardPass, weight: float) -> bool:
         """Leave this node's terms to one stacked computation at the next delivery.
