@@ -6,7 +6,7 @@ import pytest
 import torch
 from conftest import assert_close_means, collect
 from torch import nn
-from torch.distributions import Bernoulli, Normal
+from torch.distributions import Bernoulli, Laplace, Normal
 
 import proppo_lab as pl
 from proppo_lab.systems import ChaoticRNN, GaussianChain, GaussianToy
@@ -84,11 +84,13 @@ def test_lr_equals_hand_written_score_function():
     torch.testing.assert_close(g["sigma"], sigma.grad)
 
 
-def test_lr_stacked_over_nodes_with_shared_and_own_costs_and_scales():
-    """LR computes a run of Normal nodes' score terms in one stacked step, computing
-    a cost-to-go or a noise scale that several nodes share only once: against
-    REINFORCE by hand with losses between nodes (three distinct costs-to-go), two
-    scale tensors each shared by two nodes, and learned per-node scales."""
+@pytest.mark.parametrize("family", [Normal, Laplace])
+def test_lr_with_shared_and_own_costs_and_scales(family):
+    """LR computes a run of Normal nodes' score terms in one stacked step (other
+    families node by node), computing a cost-to-go's advantage or a noise scale
+    that several nodes share only once: against REINFORCE by hand with losses
+    between nodes (three distinct costs-to-go), two scale tensors each shared by
+    two nodes, and learned per-node scales."""
     n = 40
     theta = torch.tensor([0.1, 0.2, -0.3], requires_grad=True)
     log_scale = torch.tensor(-0.7, requires_grad=True)
@@ -102,7 +104,7 @@ def test_lr_stacked_over_nodes_with_shared_and_own_costs_and_scales():
         pm.param("log_scale", log_scale)
         x = torch.zeros(n, 3)
         for t in range(6):
-            x = pm.sample("s", Normal(torch.tanh(x + theta), scale(t), validate_args=False))
+            x = pm.sample("s", family(torch.tanh(x + theta), scale(t), validate_args=False))
             if t in (2, 4):
                 pm.loss("c", (x**2).sum(-1))
         pm.loss("c", (x - 1).pow(2).sum(-1))
@@ -114,7 +116,7 @@ def test_lr_stacked_over_nodes_with_shared_and_own_costs_and_scales():
     theta.grad = log_scale.grad = None
     x, logps, costs = torch.zeros(n, 3), [], []
     for t in range(6):
-        dist = Normal(torch.tanh(x + theta), scale(t))
+        dist = family(torch.tanh(x + theta), scale(t))
         x = dist.sample()
         logps.append(dist.log_prob(x).sum(-1))
         costs.append((x**2).sum(-1) if t in (2, 4) else torch.zeros(n))
