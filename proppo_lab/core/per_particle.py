@@ -47,7 +47,8 @@ def parameter_directions(
     if all(j is None or not j.requires_grad for j in jts):
         return None
     if probes is None:
-        flat = torch.cat([j.reshape(-1) for j in jts if j is not None and j.requires_grad])
+        used = [j.reshape(-1) for j in jts if j is not None and j.requires_grad]
+        flat = used[0] if len(used) == 1 else torch.cat(used)
         size = flat.numel()
         if size <= directions:
             probes, exact = torch.eye(size, dtype=flat.dtype, device=flat.device), True
@@ -69,9 +70,7 @@ def parameter_directions(
         per = [
             torch.autograd.grad(flat, ws, u, retain_graph=True, allow_unused=True) for u in probes
         ]
-        jus = [
-            None if per[0][i] is None else torch.stack([p[i] for p in per]) for i in range(len(ws))
-        ]
+        jus = [_by_direction([p[i] for p in per]) for i in range(len(ws))]
     else:
         jus = torch.autograd.grad(
             flat, ws, probes, retain_graph=True, allow_unused=True, is_grads_batched=True
@@ -83,6 +82,15 @@ def parameter_directions(
         for ju, x in zip(jus, inputs)
     ]
     return jus, exact
+
+
+def _by_direction(products: list[torch.Tensor | None]) -> torch.Tensor | None:
+    """One input's products along each direction as (K, *input.shape)."""
+    if products[0] is None:
+        return None
+    if len(products) == 1:  # a view: nothing is copied for a scalar parameter
+        return products[0].unsqueeze(0)
+    return torch.stack(products)
 
 
 def project(jus: Sequence[torch.Tensor], vs: Sequence[torch.Tensor | None]) -> torch.Tensor:
