@@ -1,38 +1,46 @@
-"""Checkpointing: function nodes that keep their inputs, not their activations.
+"""Checkpointing: function nodes whose graph keeps no activations until it needs them.
 
 Under Backprop a function node leaves everything its backward map needs in
 autograd's graph (a tanh cell keeps its input and its output, an MLP every
-layer's activations). :class:`Checkpoint` runs the function under
-``torch.no_grad()`` instead, so nothing is saved for backward, and on the way
-back runs it again with gradients on and hands the gradient that reached its
-output through that fresh graph, which is dropped at once.
+layer's activations). :class:`Checkpoint` runs the function with gradients on
+but under ``torch.autograd.graph.saved_tensors_hooks``: each tensor autograd
+would save is replaced by a ticket (node, index) and dropped. The graph itself
+stays, so the node does not cut it: the whole backward is still the engine's
+one batched autograd call, with no per-node flush (a node that read its own
+gradient cost a separate autograd call, ~0.1-0.2 ms per node, more than the
+recomputation on a small cell). When autograd reaches the node and asks for a
+ticket, the run recomputes the node's saved tensors (*capturing* them: running
+the functions again with gradients on, keeping what autograd saves) and hands
+each out once; the recomputation's own graph is dropped at once.
 
 **Runs.** A recurrent program feeds each step's output to the next step
 (``h = pm.forward("cell", cell, h, x_t)``). Consecutive Checkpoint nodes of one
 site whose input *is* the previous node's output form a run, and the run owns
-the states between its steps: a state it does not keep is dropped as soon as
-the next step has read it (unless the program holds it elsewhere, e.g. in a
-loss, which keeps it alive and is then served as usual). On the way back a
-missing state is recomputed from the nearest kept one. Which states to keep:
+the states between its steps: a state it does not keep is dropped once the next
+step has read it (unless the program holds it elsewhere, e.g. in a loss). A
+node's tickets are served by recomputing from the nearest kept state:
 
-* ``every=k``: every k-th state on the way forward; on the way back, a
-  segment's states are recomputed once and kept until used (the classic
-  square-root scheme with ``k`` near ``sqrt(T)``);
+* ``every=k``: every k-th state is kept; the first ticket of a segment (autograd
+  goes backwards, so it is the segment's last node) captures the whole segment
+  from its kept state, and the others are served from that. One recomputation
+  per step, Gruslys et al.'s 4 forward-costs against backprop's 3, and the
+  memory of the kept states plus one segment's activations;
 * ``budget=m``: at most ``m`` states held at once beyond the run's first,
   placed by Gruslys et al.'s dynamic programme (:mod:`.placement`) for the
   run's length, read from the previous iteration (the first iteration, whose
-  length is unknown, keeps every ``every``-th state).
+  length is unknown, keeps every ``every``-th state): states are recomputed
+  under ``no_grad`` as the programme says, and each node is captured alone.
 
 The function must be deterministic (dropout would draw other masks when it
-runs again). Gradients equal backprop's to float rounding.
+runs again); a recomputation that saves other tensors than the first run is an
+error naming the node. Gradients equal backprop's to float rounding.
 """
 
 from __future__ import annotations
 
-import weakref
-
 import torch
 
+from ..core.errors import PropagationError
 from ..core.options import Option
 from ..core.propagator import Propagator
 from ..core.registry import register
@@ -40,25 +48,134 @@ from . import placement
 
 
 class _Run:
-    """The nodes of one run in order and the states it holds. State k is node k's
-    chained input (node k-1's output); state 0 stands for node 0's own inputs."""
+    """One chain of a site in one iteration. Position k is node k; state k is its
+    chained input (node k-1's output), state 0 stands for node 0's own inputs.
 
-    def __init__(self, first):
-        self.nodes = [first]
-        self.slot: list[int | None] = [None]  # which input of node k is node k-1's output
+    The run holds only detached tensors (never a node or a graph), and autograd
+    holds the run through the tickets' hooks: it lives as long as the graph does.
+    """
+
+    def __init__(self, propagator: Checkpoint, node, keep: set[int] | None):
+        self.site, self.iteration, self.budget = node.site, node.iteration, propagator.budget
+        self.keep, self.every = keep, propagator.every
+        self.functions: list = []
+        self.inputs: list[list[torch.Tensor | None]] = []  # detached; a dropped state is None
+        self.grads: list[list[bool]] = []  # which inputs required grad (what autograd saves)
+        self.slot: list[int | None] = []  # which input of node k is node k-1's output
+        self.instances: list[int] = []
+        self.shapes: list[list[torch.Size]] = []  # what each node saved, to check recomputations
         self.alive: list[int] = []  # positions >= 1 whose state is held, ascending
-        self.held: dict[int, torch.Tensor] = {}  # states recomputed on the way back
-        self.chained: dict[int, torch.Tensor] = {}  # node k's state as node k+1 recomputed it
-        self.keep: set[int] | None = None  # positions the budget keeps on the way forward
+        self.states: dict[int, torch.Tensor] = {}  # states recomputed on the way back
+        self.captured: dict[
+            int, list[torch.Tensor | None]
+        ] = {}  # saved tensors, not yet handed out
 
-    def state(self, k: int) -> torch.Tensor | None:
-        if k in self.held:
-            return self.held[k]
-        return self.nodes[k].inputs[self.slot[k]] if k else None
+    def __len__(self) -> int:
+        return len(self.functions)
 
-    def close(self) -> None:
-        """Break the run <-> node references so that its tensors go with the tape."""
-        self.nodes, self.held, self.chained, self.alive = [], {}, {}, []
+    def add(self, node, slot: int | None) -> int:
+        k = len(self.functions)
+        self.functions.append(node.function)
+        self.inputs.append([t.detach() for t in node.inputs])
+        self.grads.append([t.requires_grad for t in node.inputs])
+        self.slot.append(slot)
+        self.instances.append(node.instance)
+        self.shapes.append([])
+        return k
+
+    def kept(self, k: int) -> bool:
+        return k in self.keep if self.keep is not None else k % self.every == 0
+
+    def ticket(self, k: int):
+        shapes = self.shapes[k]
+
+        def pack(t: torch.Tensor) -> tuple[int, int]:
+            shapes.append(t.shape)
+            return k, len(shapes) - 1
+
+        return pack
+
+    def unpack(self, ticket: tuple[int, int]) -> torch.Tensor:
+        k, i = ticket
+        saved = self.captured.get(k)
+        if saved is None or saved[i] is None:  # not recomputed yet, or handed out already
+            try:
+                self._recompute(k)
+            except PropagationError:
+                raise
+            except Exception as err:
+                raise PropagationError(
+                    f"recomputing the node on the way back failed: {err}",
+                    site=self.site,
+                    instance=self.instances[k],
+                    propagator="Checkpoint",
+                    phase="backward",
+                    iteration=self.iteration,
+                ) from err
+            saved = self.captured[k]
+        t, saved[i] = saved[i], None  # handed out once: autograd frees it after use
+        return t
+
+    # -- recomputation ----------------------------------------------------------------
+    def _state(self, k: int) -> torch.Tensor | None:
+        if k in self.states:
+            return self.states[k]
+        return self.inputs[k][self.slot[k]] if k else None
+
+    def _step(self, j: int, x: torch.Tensor | None, grad: bool = False) -> torch.Tensor:
+        """Node j's function on state ``x`` (its other inputs as recorded): state j + 1.
+        With ``grad``, the inputs require grad as they did (autograd saves accordingly)."""
+        inputs = list(self.inputs[j])
+        if j:
+            inputs[self.slot[j]] = x
+        if grad:
+            inputs = [t.detach().requires_grad_(g) for t, g in zip(inputs, self.grads[j])]
+        return self.functions[j](*inputs)
+
+    def _recompute(self, k: int) -> None:
+        """Capture node k's saved tensors from the nearest state held before it (and
+        those of the nodes in between, which autograd reaches next)."""
+        while self.alive and self.alive[-1] > k:  # autograd is past them: let them go
+            self.states.pop(self.alive.pop(), None)
+        for j in [j for j in self.captured if j > k]:
+            del self.captured[j]
+        at = self.alive[-1] if self.alive else 0
+        x = self._state(at)
+        if self.budget:  # keep, within the budget, the states the schedule says
+            free = self.budget - len(self.alive)
+            with torch.no_grad():
+                while at < k:
+                    y = placement.split(k - at + 1, free)
+                    target = k if y is None else min(at + y, k)
+                    for j in range(at, target):
+                        x = self._step(j, x)
+                    at = target
+                    if at < k:
+                        self.states[at] = x
+                        self.alive.append(at)
+                        free -= 1
+        for j in range(at, k + 1):
+            x = self._capture(j, x)
+
+    def _capture(self, j: int, x: torch.Tensor | None) -> torch.Tensor:
+        saved: list[torch.Tensor] = []
+
+        def keep(t: torch.Tensor) -> None:
+            saved.append(t.detach())  # detached: no cycle through the throwaway graph
+
+        with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(keep, _unused):
+            out = self._step(j, x, grad=True)
+        if [t.shape for t in saved] != self.shapes[j]:
+            raise ValueError(
+                "the function saved other tensors when run again: Checkpoint needs a "
+                "deterministic function (no dropout, no data-dependent branches)"
+            )
+        self.captured[j] = saved
+        return out.detach()
+
+
+def _unused(_):
+    raise AssertionError("a captured tensor is handed out by its ticket, not by this graph")
 
 
 @register(
@@ -80,141 +197,57 @@ class _Run:
     _builtin=True,
 )
 class Checkpoint(Propagator):
-    """Memory-efficient backpropagation (Gruslys et al. 2016): the node runs its
-    function without recording a graph and keeps only its inputs; on the way
-    back it runs the function again with gradients on. A run of such nodes
+    """Memory-efficient backpropagation (Gruslys et al. 2016): the node's graph
+    keeps none of the activations its backward needs; when the backward pass
+    reaches the node, they are recomputed from its inputs. A run of such nodes
     (each fed the previous one's output, as in a recurrent loop) keeps only
     some of its states, every k-th or as many as a memory budget allows, placed
     by the paper's dynamic programme, and recomputes the others from the
     nearest kept one. Same gradient as backprop, less memory, more time."""
 
-    reads_grad = True
-
     def __init__(self, every: int = 1, budget: int = 0):
         self.every, self.budget = every, budget
-        self._open: dict[str, _Run] = {}  # the run each site is in, this iteration
+        self._open: dict[str, tuple[_Run, object]] = {}  # each site's run and its last node
         self._lengths: dict[str, int] = {}  # each site's run length last iteration
 
-    # -- forward ------------------------------------------------------------------
     def forward(self, node, fp):
         if node.function is None:
             raise ValueError(
                 "Checkpoint serves function nodes: pm.forward(site, fn, *inputs), "
                 "not pm.forward(site, value)"
             )
-        with torch.no_grad():
+        run, last, slot = self._join(node)
+        k = run.add(node, slot)
+        with torch.autograd.graph.saved_tensors_hooks(run.ticket(k), run.unpack):
             out = node.evaluate()
-        run, k = self._join(node)
-        leaf = fp.detach(node, out, grad=True)
-        node.saved.update(run=run, position=k)
         if k:
-            if fp.manager.record_edges or self._kept(run, k, node.site):
+            if fp.manager.record_edges or run.kept(k):
                 run.alive.append(k)
-            else:
-                self._forget(run, k)
-        return leaf
+            else:  # drop state k: the graph does not hold it, so it goes unless the program does
+                run.inputs[k][slot] = None
+                inputs = list(node.inputs)
+                inputs[slot] = None
+                node.inputs = tuple(inputs)
+                last.output = None
+        self._open[node.site] = (run, node)
+        # a view gives the node an autograd identity of its own (for drawing edges)
+        return fp.watch(node, out.view_as(out)) if out.requires_grad else out
 
-    def _join(self, node) -> tuple[_Run, int]:
-        """The run ``node`` continues (its input is the last node's output) or a new one."""
-        run = self._open.get(node.site)
-        if run is not None and run.nodes and run.nodes[-1].iteration == node.iteration:
-            last = run.nodes[-1].saved["leaf"]
+    def _join(self, node) -> tuple[_Run, object, int | None]:
+        """The run ``node`` continues (its input is the last node's output) or a new
+        one, with that last node and the input slot the chain enters by."""
+        run, last = self._open.get(node.site, (None, None))
+        if run is not None and run.iteration == node.iteration:
             for slot, t in enumerate(node.inputs):
-                if t is last:
-                    run.nodes.append(node)
-                    run.slot.append(slot)
-                    return run, len(run.nodes) - 1
-        elif run is not None:  # left over from a discarded iteration
-            run.close()
-        run = self._open[node.site] = _Run(node)
-        return run, 0
-
-    def _kept(self, run: _Run, k: int, site: str) -> bool:
-        length = self._lengths.get(site)
+                if t is last.output:
+                    return run, last, slot
+        elif run is not None:  # the last iteration's: its length places this one's budget
+            self._lengths[node.site] = len(run)
+        length = self._lengths.get(node.site)
+        keep = None
         if self.budget and length:
-            if run.keep is None:
-                run.keep = set(placement.stored_on_the_way(length, self.budget))
-            return k in run.keep
-        return k % self.every == 0
-
-    @staticmethod
-    def _forget(run: _Run, k: int) -> None:
-        """Drop state k (node k-1's output): the tape no longer holds it, so it is
-        freed unless the program keeps it; node k-1 watches it through a weak reference."""
-        node, prev = run.nodes[k], run.nodes[k - 1]
-        inputs = list(node.inputs)
-        inputs[run.slot[k]] = None
-        node.inputs = tuple(inputs)
-        prev.saved["leaf"] = weakref.ref(prev.saved["leaf"])
-        prev.output = None
-
-    # -- backward -----------------------------------------------------------------
-    def backward(self, node, bp):
-        run, k = node.saved["run"], node.saved["position"]
-        if not run.nodes:  # the run was closed (an iteration discarded half-way)
-            return
-        inputs = list(node.inputs)
-        chained = None
-        if k:
-            state = run.state(k)
-            if state is None:
-                state = self._recompute(run, k)
-            if inputs[run.slot[k]] is None:  # dropped: its gradient goes to node k-1 by hand
-                chained = run.chained[k - 1] = state.detach().requires_grad_()
-                inputs[run.slot[k]] = chained
-        with torch.enable_grad():
-            out = node.function(*inputs)
-        grad = _incoming(node, bp)
-        mine = run.chained.pop(k, None)  # what node k+1 sent to this node's output
-        if mine is not None and mine.grad is not None:
-            grad = grad + mine.grad
-        bp.backprop(node, [out], [grad if isinstance(grad, torch.Tensor) else out * 0])
-        run.held.pop(k, None)
-        if run.alive and run.alive[-1] == k:
-            run.alive.pop()
-        if k == 0:  # the run is done; the budget's placement reads its length next time
-            self._lengths[node.site] = len(run.nodes)
-            run.close()
-
-    def _recompute(self, run: _Run, k: int) -> torch.Tensor:
-        """State k from the nearest state held before it, keeping on the way the
-        states the schedule says (within the budget) for the steps still to come."""
-        at = run.alive[-1] if run.alive else 0
-        x = run.state(at)
-        free = self.budget - len(run.alive) if self.budget else k  # budget 0: keep them all
-        with torch.no_grad():
-            while at < k:
-                y = placement.split(k - at + 1, free)
-                target = k if y is None else min(at + y, k)
-                for j in range(at, target):
-                    x = _step(run, j, x)
-                at = target
-                if at < k:
-                    run.held[at] = x
-                    run.alive.append(at)
-                    free -= 1
-        return x
-
-
-def _step(run: _Run, j: int, x: torch.Tensor | None) -> torch.Tensor:
-    """Node j's function on state ``x`` (its other inputs as recorded): state j + 1."""
-    node = run.nodes[j]
-    inputs = list(node.inputs)
-    if j:
-        inputs[run.slot[j]] = x
-    return node.function(*inputs)
-
-
-def _incoming(node, bp) -> torch.Tensor | int:
-    """The gradient that reached the node's output from outside its run; 0 when
-    the output was dropped and nothing else held it (no gradient could reach it)."""
-    leaf = node.saved["leaf"]
-    if isinstance(leaf, weakref.ref):
-        alive = leaf()
-        if alive is None:
-            return 0
-        node.saved["leaf"] = alive
-    return bp.grad(node)
+            keep = set(placement.stored_on_the_way(length, self.budget))
+        return _Run(self, node, keep), None, None
 
 
 __all__ = ["Checkpoint"]
