@@ -99,19 +99,7 @@ class _Run:
         k, i = ticket
         saved = self.captured.get(k)
         if saved is None or saved[i] is None:  # not recomputed yet, or handed out already
-            try:
-                self._recompute(k)
-            except PropagationError:
-                raise
-            except Exception as err:
-                raise PropagationError(
-                    f"recomputing the node on the way back failed: {err}",
-                    site=self.site,
-                    instance=self.instances[k],
-                    propagator="Checkpoint",
-                    phase="backward",
-                    iteration=self.iteration,
-                ) from err
+            self._recompute(k)
             saved = self.captured[k]
         t, saved[i] = saved[i], None  # handed out once: autograd frees it after use
         return t
@@ -130,7 +118,23 @@ class _Run:
             inputs[self.slot[j]] = x
         if grad:
             inputs = [t.detach().requires_grad_(g) for t, g in zip(inputs, self.grads[j])]
-        return self.functions[j](*inputs)
+        try:
+            return self.functions[j](*inputs)
+        except Exception as err:
+            raise self._error(
+                j, f"running the function again on the way back failed: {err}"
+            ) from err
+
+    def _error(self, j: int, message: str) -> PropagationError:
+        """An error at node j (raised inside autograd, it reaches the program as it is)."""
+        return PropagationError(
+            message,
+            site=self.site,
+            instance=self.instances[j],
+            propagator="Checkpoint",
+            phase="backward",
+            iteration=self.iteration,
+        )
 
     def _recompute(self, k: int) -> None:
         """Capture node k's saved tensors from the nearest state held before it (and
@@ -166,9 +170,10 @@ class _Run:
         with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(keep, _unused):
             out = self._step(j, x, grad=True)
         if [t.shape for t in saved] != self.shapes[j]:
-            raise ValueError(
+            raise self._error(
+                j,
                 "the function saved other tensors when run again: Checkpoint needs a "
-                "deterministic function (no dropout, no data-dependent branches)"
+                "deterministic function (no dropout, no data-dependent branches)",
             )
         self.captured[j] = saved
         return out.detach()
