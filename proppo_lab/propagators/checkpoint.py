@@ -38,6 +38,10 @@ error naming the node. Gradients equal backprop's to float rounding.
 
 from __future__ import annotations
 
+import bisect
+import functools
+import itertools
+
 import torch
 
 from ..core.errors import PropagationError
@@ -51,6 +55,8 @@ class _Run:
     """One chain of a site in one iteration. Position k is node k; state k is its
     chained input (node k-1's output), state 0 stands for node 0's own inputs.
 
+    Tickets are consecutive integers (a C-level counter: no Python call per saved
+    tensor on the way forward); node k's are ``first[k] .. first[k] + count[k] - 1``.
     The run holds only detached tensors (never a node or a graph), and autograd
     holds the run through the tickets' hooks: it lives as long as the graph does.
     """
@@ -59,49 +65,46 @@ class _Run:
         self.site, self.iteration, self.budget = node.site, node.iteration, propagator.budget
         self.keep, self.every = keep, propagator.every
         self.functions: list = []
-        self.inputs: list[list[torch.Tensor | None]] = []  # detached; a dropped state is None
-        self.grads: list[list[bool]] = []  # which inputs required grad (what autograd saves)
+        #: detached, requiring grad as the originals did (so that autograd saves the
+        #: same tensors when they run again); a dropped state is None
+        self.inputs: list[list[torch.Tensor | None]] = []
         self.slot: list[int | None] = []  # which input of node k is node k-1's output
+        self.chain_grad: list[bool] = []  # whether that input required grad
         self.instances: list[int] = []
-        self.shapes: list[list[torch.Size]] = []  # what each node saved, to check recomputations
+        self.first: list[int] = []  # node k's first ticket
+        self.count: list[int] = []  # how many tensors node k saved
         self.alive: list[int] = []  # positions >= 1 whose state is held, ascending
         self.states: dict[int, torch.Tensor] = {}  # states recomputed on the way back
-        self.captured: dict[
-            int, list[torch.Tensor | None]
-        ] = {}  # saved tensors, not yet handed out
+        self.captured: dict[int, torch.Tensor] = {}  # ticket -> saved tensor, not handed out
+        self._tickets = itertools.count()
+        self._pack = functools.partial(next, self._tickets)  # next(counter, tensor)
 
     def __len__(self) -> int:
         return len(self.functions)
 
-    def add(self, node, slot: int | None) -> int:
-        k = len(self.functions)
+    def run(self, node, slot: int | None) -> tuple[int, torch.Tensor]:
+        """Add ``node`` at the end of the run and compute its value, dropping what
+        autograd saves: (its position, its value)."""
         self.functions.append(node.function)
-        self.inputs.append([t.detach() for t in node.inputs])
-        self.grads.append([t.requires_grad for t in node.inputs])
+        self.inputs.append([t.detach().requires_grad_(t.requires_grad) for t in node.inputs])
         self.slot.append(slot)
+        self.chain_grad.append(slot is not None and node.inputs[slot].requires_grad)
         self.instances.append(node.instance)
-        self.shapes.append([])
-        return k
+        before = next(self._tickets)  # not a ticket: marks where node k's begin
+        with torch.autograd.graph.saved_tensors_hooks(self._pack, self.unpack):
+            out = node.evaluate()
+        self.first.append(before + 1)
+        self.count.append(next(self._tickets) - before - 1)
+        return len(self.functions) - 1, out
 
     def kept(self, k: int) -> bool:
         return k in self.keep if self.keep is not None else k % self.every == 0
 
-    def ticket(self, k: int):
-        shapes = self.shapes[k]
-
-        def pack(t: torch.Tensor) -> tuple[int, int]:
-            shapes.append(t.shape)
-            return k, len(shapes) - 1
-
-        return pack
-
-    def unpack(self, ticket: tuple[int, int]) -> torch.Tensor:
-        k, i = ticket
-        saved = self.captured.get(k)
-        if saved is None or saved[i] is None:  # not recomputed yet, or handed out already
-            self._recompute(k)
-            saved = self.captured[k]
-        t, saved[i] = saved[i], None  # handed out once: autograd frees it after use
+    def unpack(self, ticket: int) -> torch.Tensor:
+        t = self.captured.pop(ticket, None)  # handed out once: autograd frees it after use
+        if t is None:  # not recomputed yet, or handed out already
+            self._recompute(bisect.bisect_right(self.first, ticket) - 1)
+            t = self.captured.pop(ticket)
         return t
 
     # -- recomputation ----------------------------------------------------------------
@@ -110,14 +113,12 @@ class _Run:
             return self.states[k]
         return self.inputs[k][self.slot[k]] if k else None
 
-    def _step(self, j: int, x: torch.Tensor | None, grad: bool = False) -> torch.Tensor:
-        """Node j's function on state ``x`` (its other inputs as recorded): state j + 1.
-        With ``grad``, the inputs require grad as they did (autograd saves accordingly)."""
-        inputs = list(self.inputs[j])
+    def _step(self, j: int, x: torch.Tensor | None) -> torch.Tensor:
+        """Node j's function on state ``x`` (its other inputs as recorded): state j + 1."""
+        inputs = self.inputs[j]
         if j:
-            inputs[self.slot[j]] = x
-        if grad:
-            inputs = [t.detach().requires_grad_(g) for t, g in zip(inputs, self.grads[j])]
+            inputs = list(inputs)
+            inputs[self.slot[j]] = x.detach().requires_grad_(self.chain_grad[j])
         try:
             return self.functions[j](*inputs)
         except Exception as err:
@@ -141,8 +142,9 @@ class _Run:
         those of the nodes in between, which autograd reaches next)."""
         while self.alive and self.alive[-1] > k:  # autograd is past them: let them go
             self.states.pop(self.alive.pop(), None)
-        for j in [j for j in self.captured if j > k]:
-            del self.captured[j]
+        past = self.first[k] + self.count[k]
+        for ticket in [t for t in self.captured if t >= past]:
+            del self.captured[ticket]
         at = self.alive[-1] if self.alive else 0
         x = self._state(at)
         if self.budget:  # keep, within the budget, the states the schedule says
@@ -158,25 +160,36 @@ class _Run:
                         self.states[at] = x
                         self.alive.append(at)
                         free -= 1
-        for j in range(at, k + 1):
-            x = self._capture(j, x)
+        self._capture(at, k, x)
 
-    def _capture(self, j: int, x: torch.Tensor | None) -> torch.Tensor:
+    def _capture(self, at: int, k: int, x: torch.Tensor | None) -> None:
+        """Run nodes ``at..k`` from state ``x`` with gradients on, keeping what autograd
+        saves (``list.append`` as the hook: no Python call per tensor); the run's own
+        graph is dropped at once."""
         saved: list[torch.Tensor] = []
-
-        def keep(t: torch.Tensor) -> None:
-            saved.append(t.detach())  # detached: no cycle through the throwaway graph
-
-        with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(keep, _unused):
-            out = self._step(j, x, grad=True)
-        if [t.shape for t in saved] != self.shapes[j]:
-            raise self._error(
-                j,
-                "the function saved other tensors when run again: Checkpoint needs a "
-                "deterministic function (no dropout, no data-dependent branches)",
+        try:
+            with (
+                torch.enable_grad(),
+                torch.autograd.graph.saved_tensors_hooks(saved.append, _unused),
+            ):
+                for j in range(at, k + 1):
+                    before = len(saved)
+                    x = self._step(j, x)
+                    if len(saved) - before != self.count[j]:
+                        raise self._error(
+                            j,
+                            "the function saved other tensors when run again: Checkpoint "
+                            "needs a deterministic function (no dropout, no data-dependent "
+                            "branches)",
+                        )
+            tickets = (
+                range(self.first[j], self.first[j] + self.count[j]) for j in range(at, k + 1)
             )
-        self.captured[j] = saved
-        return out.detach()
+            self.captured.update(
+                zip(itertools.chain.from_iterable(tickets), [t.detach() for t in saved])
+            )
+        finally:
+            saved.clear()  # they hold the throwaway graph, which holds this list's hook
 
 
 def _unused(_):
@@ -222,9 +235,7 @@ class Checkpoint(Propagator):
                 "not pm.forward(site, value)"
             )
         run, last, slot = self._join(node)
-        k = run.add(node, slot)
-        with torch.autograd.graph.saved_tensors_hooks(run.ticket(k), run.unpack):
-            out = node.evaluate()
+        k, out = run.run(node, slot)
         if k:
             if fp.manager.record_edges or run.kept(k):
                 run.alive.append(k)
