@@ -143,7 +143,7 @@ def _assert_backprops(cell, program, plan, *, iterations: int = 2):
 
 def _run_of(pm):
     node = next(n for n in pm.tape if n.site == "cell")
-    return weakref.ref(node.propagator._open["cell"][0])
+    return weakref.ref(node.propagator._open["cell"])
 
 
 @pytest.mark.parametrize("options", [{"every": 5}, {"budget": 4}])

@@ -233,8 +233,6 @@ class BackwardPass:
         self._tensors, self._grads = [], []
         try:
             torch.autograd.backward(tensors, grads, retain_graph=not last)
-        except PropagationError:  # raised inside autograd by a node's hook: it names the node
-            raise
         except RuntimeError as err:
             node = self._last_sender
             raise PropagationError.at(

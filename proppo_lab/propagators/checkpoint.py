@@ -1,46 +1,46 @@
-"""Checkpointing: function nodes whose graph keeps no activations until it needs them.
+"""Checkpointing: function nodes that keep their inputs, not their activations.
 
 Under Backprop a function node leaves everything its backward map needs in
 autograd's graph (a tanh cell keeps its input and its output, an MLP every
-layer's activations). :class:`Checkpoint` runs the function with gradients on
-but under ``torch.autograd.graph.saved_tensors_hooks``: each tensor autograd
-would save is replaced by a ticket (node, index) and dropped. The graph itself
-stays, so the node does not cut it: the whole backward is still the engine's
-one batched autograd call, with no per-node flush (a node that read its own
-gradient cost a separate autograd call, ~0.1-0.2 ms per node, more than the
-recomputation on a small cell). When autograd reaches the node and asks for a
-ticket, the run recomputes the node's saved tensors (*capturing* them: running
-the functions again with gradients on, keeping what autograd saves) and hands
-each out once; the recomputation's own graph is dropped at once.
+layer's activations). :class:`Checkpoint` runs the function under
+``torch.no_grad()`` instead, so nothing is saved for backward, and on the way
+back runs it again with gradients on and hands the gradient that reached its
+output through that fresh graph, which is dropped once delivered.
 
 **Runs.** A recurrent program feeds each step's output to the next step
 (``h = pm.forward("cell", cell, h, x_t)``). Consecutive Checkpoint nodes of one
 site whose input *is* the previous node's output form a run, and the run owns
-the states between its steps: a state it does not keep is dropped once the next
-step has read it (unless the program holds it elsewhere, e.g. in a loss). A
-node's tickets are served by recomputing from the nearest kept state:
+the states between its steps: a state it does not keep is dropped as soon as
+the next step has read it (unless the program holds it elsewhere, e.g. in a
+loss, which keeps it alive and is then served as usual). Which states to keep:
 
-* ``every=k``: every k-th state is kept; the first ticket of a segment (autograd
-  goes backwards, so it is the segment's last node) captures the whole segment
-  from its kept state, and the others are served from that. One recomputation
-  per step, Gruslys et al.'s 4 forward-costs against backprop's 3, and the
-  memory of the kept states plus one segment's activations;
+* ``every=k``: every k-th state. A kept state starts a *segment*, which is
+  recomputed once, with gradients on, from that state when the backward pass
+  reaches the segment's first node: by then every gradient that reaches the
+  segment's outputs from elsewhere (a loss read in the middle, later nodes) has
+  arrived, so one autograd call carries them all through the segment and into
+  the kept state, the leaf the previous segment reads. One recomputation per
+  step (Gruslys et al.'s 4 forward-costs against backprop's 3) and one autograd
+  call per segment, for the memory of the kept states and of one segment's
+  activations. (Recomputing under ``no_grad`` first and then once more per
+  node with gradients on, as this module did, costs two recomputations per
+  step and an autograd call per node.)
 * ``budget=m``: at most ``m`` states held at once beyond the run's first,
   placed by Gruslys et al.'s dynamic programme (:mod:`.placement`) for the
   run's length, read from the previous iteration (the first iteration, whose
-  length is unknown, keeps every ``every``-th state): states are recomputed
-  under ``no_grad`` as the programme says, and each node is captured alone.
+  length is unknown, keeps every ``every``-th state). Each node is its own
+  segment; a missing state is recomputed under ``no_grad`` from the nearest
+  held one, keeping on the way the states the schedule says.
 
-The function must be deterministic (dropout would draw other masks when it
-runs again); a recomputation that saves other tensors than the first run is an
-error naming the node. Gradients equal backprop's to float rounding.
+Where a recomputed state can be compared with the one the forward pass gave
+(a state that was kept or that the program still holds), a difference is an
+error naming the node: the function must be deterministic (dropout would
+draw other masks when it runs again). Gradients equal backprop's to float rounding.
 """
 
 from __future__ import annotations
 
-import bisect
-import functools
-import itertools
+import weakref
 
 import torch
 
@@ -52,148 +52,25 @@ from . import placement
 
 
 class _Run:
-    """One chain of a site in one iteration. Position k is node k; state k is its
-    chained input (node k-1's output), state 0 stands for node 0's own inputs.
+    """The nodes of one run in order and the states it holds. State k is node k's
+    chained input (node k-1's output); state 0 stands for node 0's own inputs."""
 
-    Tickets are consecutive integers (a C-level counter: no Python call per saved
-    tensor on the way forward); node k's are ``first[k] .. first[k] + count[k] - 1``.
-    The run holds only detached tensors (never a node or a graph), and autograd
-    holds the run through the tickets' hooks: it lives as long as the graph does.
-    """
-
-    def __init__(self, propagator: Checkpoint, node, keep: set[int] | None):
-        self.site, self.iteration, self.budget = node.site, node.iteration, propagator.budget
-        self.keep, self.every = keep, propagator.every
-        self.functions: list = []
-        #: detached, requiring grad as the originals did (so that autograd saves the
-        #: same tensors when they run again); a dropped state is None
-        self.inputs: list[list[torch.Tensor | None]] = []
-        self.slot: list[int | None] = []  # which input of node k is node k-1's output
-        self.chain_grad: list[bool] = []  # whether that input required grad
-        self.instances: list[int] = []
-        self.first: list[int] = []  # node k's first ticket
-        self.count: list[int] = []  # how many tensors node k saved
+    def __init__(self, first):
+        self.nodes = [first]
+        self.slot: list[int | None] = [None]  # which input of node k is node k-1's output
         self.alive: list[int] = []  # positions >= 1 whose state is held, ascending
-        self.states: dict[int, torch.Tensor] = {}  # states recomputed on the way back
-        self.captured: dict[int, torch.Tensor] = {}  # ticket -> saved tensor, not handed out
-        self._tickets = itertools.count()
-        self._pack = functools.partial(next, self._tickets)  # next(counter, tensor)
+        self.held: dict[int, torch.Tensor] = {}  # states recomputed on the way back
+        self.chained: dict[int, torch.Tensor] = {}  # node k's output as its successor reran it
+        self.keep: set[int] | None = None  # positions the budget keeps on the way forward
 
-    def __len__(self) -> int:
-        return len(self.functions)
+    def state(self, k: int) -> torch.Tensor | None:
+        if k in self.held:
+            return self.held[k]
+        return self.nodes[k].inputs[self.slot[k]] if k else None
 
-    def run(self, node, slot: int | None) -> tuple[int, torch.Tensor]:
-        """Add ``node`` at the end of the run and compute its value, dropping what
-        autograd saves: (its position, its value)."""
-        self.functions.append(node.function)
-        self.inputs.append([t.detach().requires_grad_(t.requires_grad) for t in node.inputs])
-        self.slot.append(slot)
-        self.chain_grad.append(slot is not None and node.inputs[slot].requires_grad)
-        self.instances.append(node.instance)
-        before = next(self._tickets)  # not a ticket: marks where node k's begin
-        with torch.autograd.graph.saved_tensors_hooks(self._pack, self.unpack):
-            out = node.evaluate()
-        self.first.append(before + 1)
-        self.count.append(next(self._tickets) - before - 1)
-        return len(self.functions) - 1, out
-
-    def kept(self, k: int) -> bool:
-        return k in self.keep if self.keep is not None else k % self.every == 0
-
-    def unpack(self, ticket: int) -> torch.Tensor:
-        t = self.captured.pop(ticket, None)  # handed out once: autograd frees it after use
-        if t is None:  # not recomputed yet, or handed out already
-            self._recompute(bisect.bisect_right(self.first, ticket) - 1)
-            t = self.captured.pop(ticket)
-        return t
-
-    # -- recomputation ----------------------------------------------------------------
-    def _state(self, k: int) -> torch.Tensor | None:
-        if k in self.states:
-            return self.states[k]
-        return self.inputs[k][self.slot[k]] if k else None
-
-    def _step(self, j: int, x: torch.Tensor | None) -> torch.Tensor:
-        """Node j's function on state ``x`` (its other inputs as recorded): state j + 1."""
-        inputs = self.inputs[j]
-        if j:
-            inputs = list(inputs)
-            inputs[self.slot[j]] = x.detach().requires_grad_(self.chain_grad[j])
-        try:
-            return self.functions[j](*inputs)
-        except Exception as err:
-            raise self._error(
-                j, f"running the function again on the way back failed: {err}"
-            ) from err
-
-    def _error(self, j: int, message: str) -> PropagationError:
-        """An error at node j (raised inside autograd, it reaches the program as it is)."""
-        return PropagationError(
-            message,
-            site=self.site,
-            instance=self.instances[j],
-            propagator="Checkpoint",
-            phase="backward",
-            iteration=self.iteration,
-        )
-
-    def _recompute(self, k: int) -> None:
-        """Capture node k's saved tensors from the nearest state held before it (and
-        those of the nodes in between, which autograd reaches next)."""
-        while self.alive and self.alive[-1] > k:  # autograd is past them: let them go
-            self.states.pop(self.alive.pop(), None)
-        past = self.first[k] + self.count[k]
-        for ticket in [t for t in self.captured if t >= past]:
-            del self.captured[ticket]
-        at = self.alive[-1] if self.alive else 0
-        x = self._state(at)
-        if self.budget:  # keep, within the budget, the states the schedule says
-            free = self.budget - len(self.alive)
-            with torch.no_grad():
-                while at < k:
-                    y = placement.split(k - at + 1, free)
-                    target = k if y is None else min(at + y, k)
-                    for j in range(at, target):
-                        x = self._step(j, x)
-                    at = target
-                    if at < k:
-                        self.states[at] = x
-                        self.alive.append(at)
-                        free -= 1
-        self._capture(at, k, x)
-
-    def _capture(self, at: int, k: int, x: torch.Tensor | None) -> None:
-        """Run nodes ``at..k`` from state ``x`` with gradients on, keeping what autograd
-        saves (``list.append`` as the hook: no Python call per tensor); the run's own
-        graph is dropped at once."""
-        saved: list[torch.Tensor] = []
-        try:
-            with (
-                torch.enable_grad(),
-                torch.autograd.graph.saved_tensors_hooks(saved.append, _unused),
-            ):
-                for j in range(at, k + 1):
-                    before = len(saved)
-                    x = self._step(j, x)
-                    if len(saved) - before != self.count[j]:
-                        raise self._error(
-                            j,
-                            "the function saved other tensors when run again: Checkpoint "
-                            "needs a deterministic function (no dropout, no data-dependent "
-                            "branches)",
-                        )
-            tickets = (
-                range(self.first[j], self.first[j] + self.count[j]) for j in range(at, k + 1)
-            )
-            self.captured.update(
-                zip(itertools.chain.from_iterable(tickets), [t.detach() for t in saved])
-            )
-        finally:
-            saved.clear()  # they hold the throwaway graph, which holds this list's hook
-
-
-def _unused(_):
-    raise AssertionError("a captured tensor is handed out by its ticket, not by this graph")
+    def close(self) -> None:
+        """Break the run <-> node references so that its tensors go with the tape."""
+        self.nodes, self.held, self.chained, self.alive = [], {}, {}, []
 
 
 @register(
@@ -215,55 +92,169 @@ def _unused(_):
     _builtin=True,
 )
 class Checkpoint(Propagator):
-    """Memory-efficient backpropagation (Gruslys et al. 2016): the node's graph
-    keeps none of the activations its backward needs; when the backward pass
-    reaches the node, they are recomputed from its inputs. A run of such nodes
+    """Memory-efficient backpropagation (Gruslys et al. 2016): the node runs its
+    function without recording a graph and keeps only its inputs; on the way
+    back it runs the function again with gradients on. A run of such nodes
     (each fed the previous one's output, as in a recurrent loop) keeps only
     some of its states, every k-th or as many as a memory budget allows, placed
     by the paper's dynamic programme, and recomputes the others from the
     nearest kept one. Same gradient as backprop, less memory, more time."""
 
+    reads_grad = True
+
     def __init__(self, every: int = 1, budget: int = 0):
         self.every, self.budget = every, budget
-        self._open: dict[str, tuple[_Run, object]] = {}  # each site's run and its last node
+        self._open: dict[str, _Run] = {}  # the run each site is in, this iteration
         self._lengths: dict[str, int] = {}  # each site's run length last iteration
 
+    # -- forward ------------------------------------------------------------------
     def forward(self, node, fp):
         if node.function is None:
             raise ValueError(
                 "Checkpoint serves function nodes: pm.forward(site, fn, *inputs), "
                 "not pm.forward(site, value)"
             )
-        run, last, slot = self._join(node)
-        k, out = run.run(node, slot)
+        with torch.no_grad():
+            out = node.evaluate()
+        run, k = self._join(node)
+        leaf = fp.detach(node, out, grad=True)
+        node.saved.update(run=run, position=k)
         if k:
-            if fp.manager.record_edges or run.kept(k):
+            if fp.manager.record_edges or self._kept(run, k, node.site):
                 run.alive.append(k)
-            else:  # drop state k: the graph does not hold it, so it goes unless the program does
-                run.inputs[k][slot] = None
-                inputs = list(node.inputs)
-                inputs[slot] = None
-                node.inputs = tuple(inputs)
-                last.output = None
-        self._open[node.site] = (run, node)
-        # a view gives the node an autograd identity of its own (for drawing edges)
-        return fp.watch(node, out.view_as(out)) if out.requires_grad else out
+            else:
+                self._forget(run, k)
+        return leaf
 
-    def _join(self, node) -> tuple[_Run, object, int | None]:
-        """The run ``node`` continues (its input is the last node's output) or a new
-        one, with that last node and the input slot the chain enters by."""
-        run, last = self._open.get(node.site, (None, None))
-        if run is not None and run.iteration == node.iteration:
+    def _join(self, node) -> tuple[_Run, int]:
+        """The run ``node`` continues (its input is the last node's output) or a new one."""
+        run = self._open.get(node.site)
+        if run is not None and run.nodes and run.nodes[-1].iteration == node.iteration:
+            last = run.nodes[-1].saved["leaf"]
             for slot, t in enumerate(node.inputs):
-                if t is last.output:
-                    return run, last, slot
-        elif run is not None:  # the last iteration's: its length places this one's budget
-            self._lengths[node.site] = len(run)
-        length = self._lengths.get(node.site)
-        keep = None
+                if t is last:
+                    run.nodes.append(node)
+                    run.slot.append(slot)
+                    return run, len(run.nodes) - 1
+        elif run is not None:  # left over from a discarded iteration
+            run.close()
+        run = self._open[node.site] = _Run(node)
+        return run, 0
+
+    def _kept(self, run: _Run, k: int, site: str) -> bool:
+        length = self._lengths.get(site)
         if self.budget and length:
-            keep = set(placement.stored_on_the_way(length, self.budget))
-        return _Run(self, node, keep), None, None
+            if run.keep is None:
+                run.keep = set(placement.stored_on_the_way(length, self.budget))
+            return k in run.keep
+        return k % self.every == 0
+
+    @staticmethod
+    def _forget(run: _Run, k: int) -> None:
+        """Drop state k (node k-1's output): the tape no longer holds it, so it is
+        freed unless the program keeps it; node k-1 watches it through a weak reference."""
+        node, prev = run.nodes[k], run.nodes[k - 1]
+        inputs = list(node.inputs)
+        inputs[run.slot[k]] = None
+        node.inputs = tuple(inputs)
+        prev.saved["leaf"] = weakref.ref(prev.saved["leaf"])
+        prev.output = None
+
+    # -- backward -----------------------------------------------------------------
+    def backward(self, node, bp):
+        run, k = node.saved["run"], node.saved["position"]
+        if not run.nodes:  # the run was closed (an iteration discarded half-way)
+            return
+        if self.budget or k % self.every == 0:
+            self._segment(run, k, bp)  # else: a later node of a segment, already served
+        if k == 0:  # the run is done; the budget's placement reads its length next time
+            self._lengths[node.site] = len(run.nodes)
+            run.close()
+
+    def _segment(self, run: _Run, k: int, bp) -> None:
+        """Recompute nodes k.. up to the next state held (node k alone under a budget)
+        with gradients on and send every gradient that reached their outputs through."""
+        end = k if self.budget else len(run.nodes) - 1
+        x = run.state(k)
+        if k and x is None:
+            x = self._recompute(run, k)
+        if k and run.nodes[k].inputs[run.slot[k]] is None:  # dropped: node k-1 adds its grad
+            x = run.chained[k - 1] = x.detach().requires_grad_()
+        roots, grads = [], []
+        with torch.enable_grad():
+            for j in range(k, end + 1):
+                x = _step(run, j, x)
+                grad = _incoming(run, j, x, bp)
+                if grad is not None:
+                    roots.append(x)
+                    grads.append(grad)
+                if (j + 1) % self.every == 0:
+                    break  # the next segment starts at state j + 1
+        bp.backprop(run.nodes[k], roots, grads)
+        run.held.pop(k, None)
+        if run.alive and run.alive[-1] == k:
+            run.alive.pop()
+
+    def _recompute(self, run: _Run, k: int) -> torch.Tensor:
+        """State k from the nearest state held before it, keeping on the way the
+        states the schedule says (within the budget) for the steps still to come."""
+        at = run.alive[-1] if run.alive else 0
+        x = run.state(at)
+        free = self.budget - len(run.alive)
+        with torch.no_grad():
+            while at < k:
+                y = placement.split(k - at + 1, free)
+                target = k if y is None else min(at + y, k)
+                for j in range(at, target):
+                    x = _step(run, j, x)
+                at = target
+                if at < k:
+                    run.held[at] = x
+                    run.alive.append(at)
+                    free -= 1
+        return x
+
+
+def _step(run: _Run, j: int, x: torch.Tensor | None) -> torch.Tensor:
+    """Node j's function on state ``x`` (its other inputs as recorded): state j + 1."""
+    node = run.nodes[j]
+    inputs = list(node.inputs)
+    if j:
+        inputs[run.slot[j]] = x
+    try:
+        return node.function(*inputs)
+    except Exception as err:  # named at node j, not at the node whose backward ran it
+        raise _error(node, f"running the function again on the way back failed: {err}") from err
+
+
+def _error(node, message: str) -> PropagationError:
+    return PropagationError.at(node, message, phase="backward", iteration=node.iteration)
+
+
+def _incoming(run: _Run, j: int, out: torch.Tensor, bp) -> torch.Tensor | None:
+    """The gradient that reached node j's output ``out`` (recomputed) from outside
+    the segment, checking ``out`` against the forward's value where that is still
+    held; None when nothing reached it (the output was dropped and no one held it)."""
+    node = run.nodes[j]
+    leaf = node.saved["leaf"]
+    if isinstance(leaf, weakref.ref):
+        leaf = leaf()
+    chained = run.chained.pop(j, None)  # what node j + 1 sent back, rerun from a copy
+    if leaf is not None and not torch.equal(out.detach(), leaf):
+        raise _error(
+            node,
+            "running the function again gave another value: Checkpoint needs a "
+            "deterministic function (no dropout, no data-dependent randomness)",
+        )
+    if not bp.quiet:  # observers see the whole gradient at the output, as under Backprop
+        out.register_hook(lambda g, node=node: bp.note(node, "grad", g))
+    grad = None
+    if leaf is not None and leaf.grad is not None:
+        node.saved["leaf"] = leaf
+        grad = bp.grad(node)
+    if chained is not None and chained.grad is not None:
+        grad = chained.grad if grad is None else grad + chained.grad
+    return grad
 
 
 __all__ = ["Checkpoint"]
