@@ -24,7 +24,8 @@ loss, which keeps it alive and is then served as usual). Which states to keep:
   call per segment, for the memory of the kept states and of one segment's
   activations. (Recomputing under ``no_grad`` first and then once more per
   node with gradients on, as this module did, costs two recomputations per
-  step and an autograd call per node.)
+  step and an autograd call per node.) With ``every=1`` each node is a segment
+  of its own, so it pays an autograd call per node.
 * ``budget=m``: at most ``m`` states held at once beyond the run's first,
   placed by Gruslys et al.'s dynamic programme (:mod:`.placement`) for the
   run's length, read from the previous iteration (the first iteration, whose
@@ -36,6 +37,14 @@ Where a recomputed state can be compared with the one the forward pass gave
 (a state that was kept or that the program still holds), a difference is an
 error naming the node: the function must be deterministic (dropout would
 draw other masks when it runs again). Gradients equal backprop's to float rounding.
+
+Why cut the graph rather than keep it and drop only what it saves
+(``saved_tensors_hooks``, recomputing when autograd asks, as
+``torch.utils.checkpoint`` does by default)? That keeps one autograd pass, but
+the forward pass then builds a graph, the recomputation builds a second one
+only to read what it saves, and Python is called for every saved tensor: on
+``bench/memory.py``'s recurrent cell it measured about 1.6x backprop's time,
+against about 1.4x for segments (forward without a graph, one graph per step).
 """
 
 from __future__ import annotations
@@ -233,8 +242,10 @@ def _error(node, message: str) -> PropagationError:
 
 def _agree(a: torch.Tensor, b: torch.Tensor) -> bool:
     """Equal to half the float's digits: reordered sums (GPU atomics) pass, dropout does not."""
+    if torch.equal(a, b):
+        return True
     if not a.is_floating_point():
-        return torch.equal(a, b)
+        return False
     tol = torch.finfo(a.dtype).eps ** 0.5
     return torch.allclose(a, b, rtol=tol, atol=tol)
 
