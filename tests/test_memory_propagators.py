@@ -85,7 +85,7 @@ def test_a_budget_recomputes_what_the_dynamic_programme_says(budget):
 
 
 def test_fixed_spacing_recomputes_each_segment_once():
-    """Forward once, then each segment is captured once from its kept state: one
+    """Forward once, then each segment is recomputed once from its kept state: one
     recomputation per step, none under no_grad and none again per node."""
     calls = [0]
     pm = pl.PropagationManager(plan=_checkpoint(every=6))
