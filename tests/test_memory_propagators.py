@@ -237,13 +237,13 @@ def test_a_failing_recomputation_names_the_node():
     assert (err.value.propagator, err.value.phase) == ("Checkpoint", "backward")
 
 
-def test_a_function_that_saves_other_tensors_when_run_again_is_refused():
+def test_a_function_that_gives_another_value_when_run_again_is_refused():
     cell, calls = _cell(), [0]
 
     def step(h, x):
         calls[0] += 1
         h = cell(h)
-        if calls[0] > STEPS:  # not deterministic: one more saving op on the way back
+        if calls[0] > STEPS:  # not deterministic: another value on the way back
             h = h * h
         return torch.tanh(h + x)
 
@@ -262,8 +262,8 @@ def test_a_function_that_saves_other_tensors_when_run_again_is_refused():
 
 
 def test_the_graph_and_the_gradient_messages_are_those_of_backprop():
-    """Checkpoint does not cut the graph: the Lab draws the chain, and with gradients
-    watched each node reports the gradient that reached its output."""
+    """The Lab draws the chain of Checkpoint nodes, and with gradients watched each
+    node reports the whole gradient that reached its output, as Backprop's do."""
     cell = _cell()
     program = _rnn(cell, per_step_loss=False)
     graph = trace.capture(program, plan=_checkpoint(every=5))
