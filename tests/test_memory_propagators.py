@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import functools
+import gc
+import weakref
 
 import pytest
 import torch
 from torch import nn
 
 import proppo_lab as pl
+from proppo_lab import trace
 from proppo_lab.propagators import placement
 from proppo_lab.propagators.backrazor import restored, sparsified
 from proppo_lab.trace import PeakMemory
@@ -82,10 +85,12 @@ def test_a_budget_recomputes_what_the_dynamic_programme_says(budget):
 
 
 def test_fixed_spacing_recomputes_each_segment_once():
+    """Forward once, then each segment is recomputed once from its kept state: one
+    recomputation per step, none under no_grad and none again per node."""
     calls = [0]
     pm = pl.PropagationManager(plan=_checkpoint(every=6))
     pm.estimate(_rnn(_cell(), per_step_loss=False, calls=calls))
-    assert calls[0] == 2 * STEPS + (STEPS // 6) * 5
+    assert calls[0] == 2 * STEPS
 
 
 def _brute_cost(t: int, m: int) -> int:
@@ -124,6 +129,165 @@ def test_checkpoint_needs_a_function_node():
     with pytest.raises(pl.PropagationError, match="Checkpoint serves function nodes") as err:
         pm.forward("y", torch.ones(3))
     assert err.value.site == "y" and err.value.propagator == "Checkpoint"
+
+
+def _assert_backprops(cell, program, plan, *, iterations: int = 2):
+    want = pl.PropagationManager().estimate(program)
+    pm = pl.PropagationManager(plan=plan)
+    for _ in range(iterations):
+        got = pm.estimate(program)
+        for key in want:
+            torch.testing.assert_close(got[key], want[key], rtol=1e-5, atol=1e-6)
+    return pm
+
+
+def _run_of(pm):
+    node = next(n for n in pm.tape if n.site == "cell")
+    return weakref.ref(node.propagator._open["cell"])
+
+
+@pytest.mark.parametrize("options", [{"every": 5}, {"budget": 4}])
+def test_a_run_goes_with_its_graph_after_backward_and_after_discard(options):
+    """The run is held only through autograd's graph (no reference cycle through C++
+    that the collector cannot see): once the next iteration starts, it is gone."""
+    cell = _cell()
+    pm = pl.PropagationManager(plan=_checkpoint(**options))
+    program = _rnn(cell, per_step_loss=True)
+    gc.disable()
+    try:
+        program(pm)
+        propagated = _run_of(pm)
+        pm.backward()
+        program(pm)
+        discarded = _run_of(pm)
+        pm.discard()
+        program(pm)
+        assert propagated() is None and discarded() is None
+        pm.discard()
+    finally:
+        gc.enable()
+
+
+@pytest.mark.parametrize("options", [{"every": 5}, {"budget": 4}])
+def test_an_iteration_discarded_half_way_leaves_the_next_one_exact(options):
+    cell = _cell()
+    program = _rnn(cell, per_step_loss=False)
+    pm = _assert_backprops(cell, program, _checkpoint(**options), iterations=1)
+
+    def half(pm):
+        h = torch.randn(5, 6)
+        for _ in range(STEPS // 2):
+            h = pm.forward("cell", functools.partial(_step, cell, [0]), h, h)
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        pm.estimate(half)
+    want = pl.PropagationManager().estimate(program)
+    got = pm.estimate(program)
+    for key in want:
+        torch.testing.assert_close(got[key], want[key], rtol=1e-5, atol=1e-6)
+
+
+def test_gradients_delivered_in_several_autograd_calls_recompute_again():
+    """A Pause node on a branch makes the engine deliver gradients twice, the first
+    time with the graph kept: the run hands out its recomputed tensors once, so the
+    second delivery through the same steps recomputes them again."""
+    cell = _cell()
+    torch.manual_seed(1)
+    h0, xs = torch.randn(5, 6, requires_grad=True), torch.randn(STEPS, 5, 6)
+    step = functools.partial(_step, cell, [0])
+
+    def program(pm):
+        pm.param("h0", h0)
+        pm.param("cell", cell)
+        h = h0
+        for t in range(STEPS):
+            h = pm.forward("cell", step, h, xs[t])
+            if t == 11:
+                pm.loss("side", (pm.forward("tap", 2 * h) ** 2).sum(-1))
+        pm.loss("end", (h**3).sum(-1))
+
+    for options in ({"every": 5}, {"budget": 3}, {}):
+        _assert_backprops(cell, program, {**_checkpoint(**options), "tap": "Pause"})
+
+
+def test_a_failing_recomputation_names_the_node():
+    cell, calls = _cell(), [0]
+
+    def step(h, x):
+        calls[0] += 1
+        if calls[0] > STEPS:  # the forward pass went through; the way back fails
+            raise ArithmeticError("boom")
+        return torch.tanh(cell(h) + x)
+
+    torch.manual_seed(1)
+    h0, xs = torch.randn(5, 6, requires_grad=True), torch.randn(STEPS, 5, 6)
+
+    def program(pm):
+        h = h0
+        for t in range(STEPS):
+            h = pm.forward("cell", step, h, xs[t])
+        pm.loss("end", (h**2).sum(-1))
+
+    pm = pl.PropagationManager(plan=_checkpoint(every=4))
+    with pytest.raises(pl.PropagationError, match="boom") as err:
+        pm.estimate(program)
+    # autograd reaches the last step first; its segment starts at the kept state 20
+    assert (err.value.site, err.value.instance) == ("cell", 20)
+    assert (err.value.propagator, err.value.phase) == ("Checkpoint", "backward")
+
+
+def test_a_function_that_gives_another_value_when_run_again_is_refused():
+    cell, calls = _cell(), [0]
+
+    def step(h, x):
+        calls[0] += 1
+        h = cell(h)
+        if calls[0] > STEPS:  # not deterministic: another value on the way back
+            h = h * h
+        return torch.tanh(h + x)
+
+    torch.manual_seed(1)
+    h0, xs = torch.randn(5, 6, requires_grad=True), torch.randn(STEPS, 5, 6)
+
+    def program(pm):
+        h = h0
+        for t in range(STEPS):
+            h = pm.forward("cell", step, h, xs[t])
+        pm.loss("end", (h**2).sum(-1))
+
+    with pytest.raises(pl.PropagationError, match="deterministic") as err:
+        pl.PropagationManager(plan=_checkpoint()).estimate(program)
+    assert (err.value.site, err.value.instance) == ("cell", STEPS - 1)
+
+
+def test_the_graph_and_the_gradient_messages_are_those_of_backprop():
+    """The Lab draws the chain of Checkpoint nodes, and with gradients watched each
+    node reports the whole gradient that reached its output, as Backprop's do."""
+    cell = _cell()
+    program = _rnn(cell, per_step_loss=False)
+    graph = trace.capture(program, plan=_checkpoint(every=5))
+    chain = {(f"site:cell#{t}", f"site:cell#{t + 1}") for t in range(STEPS - 1)}
+    assert chain <= set(graph.instance_edges)
+
+    def watched(plan):
+        grads = {}
+
+        class Watch:
+            def message_sent(self, message, target):
+                if message.kind == "grad" and target is not None:
+                    grads[target.instance] = message.content.clone()
+
+        pm = pl.PropagationManager(plan=plan)
+        pm.watch_grads = True
+        with pm.observing(Watch()):
+            pm.estimate(program)
+        return grads
+
+    want, got = watched({}), watched(_checkpoint(every=5))
+    assert sorted(got) == list(range(STEPS)) and sorted(want) == sorted(got)
+    for k in want:
+        torch.testing.assert_close(got[k], want[k], rtol=1e-5, atol=1e-6)
 
 
 # -- Back Razor -------------------------------------------------------------------------
