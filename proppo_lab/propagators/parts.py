@@ -274,11 +274,8 @@ def _score_terms_stacked(items, bp: BackwardPass) -> None:
         costs, rows = _distinct([cost for _, cost, _ in members], id)
         b = part.baseline(costs, {}, part.options)
         w = weight * (costs - b) / particles.count(costs.shape[-1])
-        if rows is not None:
-            w, b = w[rows], b[rows]
-        scales, at = _distinct([n.dist.scale.detach() for n in nodes], _same_values)
-        if at is not None:
-            scales = scales[at]
+        w, b = _per_node(w, rows), _per_node(b, rows)
+        scales = _per_node(*_distinct([n.dist.scale.detach() for n in nodes], _same_values))
         g_loc, g_scale = normal.score_cotangents(
             w,
             torch.stack([normal.standard_noise(n).detach() for n in nodes]),
@@ -295,21 +292,24 @@ def _score_terms_stacked(items, bp: BackwardPass) -> None:
             bp.backprop_each(nodes, [n.dist.scale for n in nodes], g_scale)
 
 
-def _distinct(tensors: list[torch.Tensor], identity) -> tuple[torch.Tensor, Any]:
-    """``tensors`` stacked, or only the distinct ones: ``(stacked, rows)`` where
-    ``stacked[rows]`` gives one row per tensor; ``rows`` is None when every tensor
-    has its own row, and a one-row stack broadcasts over all of them."""
+def _distinct(tensors: list[torch.Tensor], identity) -> tuple[torch.Tensor, list | None]:
+    """The distinct ``tensors`` stacked, and which row is each tensor's (None when
+    every tensor has its own row, or one row stands for all and broadcasts)."""
     keys: dict = {}
-    order = [keys.setdefault(identity(t), len(keys)) for t in tensors]
+    rows = [keys.setdefault(identity(t), len(keys)) for t in tensors]
     if len(keys) == len(tensors):
         return torch.stack(tensors), None
-    firsts = {}
-    for t, k in zip(tensors, order):
+    firsts: dict = {}
+    for t, k in zip(tensors, rows):
         firsts.setdefault(k, t)
     stacked = torch.stack([firsts[k] for k in range(len(keys))])
-    if len(keys) == 1:
-        return stacked, None
-    return stacked, torch.tensor(order, device=stacked.device)
+    return stacked, (None if len(keys) == 1 else rows)
+
+
+def _per_node(stacked: torch.Tensor, rows: list | None) -> torch.Tensor:
+    """One row per node from :func:`_distinct`'s rows (no index tensor: on a GPU
+    one would be copied from the host)."""
+    return stacked if rows is None else torch.stack([stacked[k] for k in rows])
 
 
 def _same_values(t: torch.Tensor) -> tuple:
