@@ -29,13 +29,15 @@ def _step(cell, calls, h, x):
     return torch.tanh(cell(h) + x)
 
 
-def _rnn(cell, per_step_loss: bool, calls=None):
+def _rnn(cell, per_step_loss: bool, calls=None, step=None):
     """A recurrent program: h_{t+1} = tanh(cell(h_t) + x_t), a cost on the last state
-    (and, with ``per_step_loss``, on every third state, which keeps those alive)."""
+    (and, with ``per_step_loss``, on every third state, which keeps those alive).
+    ``step``: another step function of (h, x) in place of that one."""
     torch.manual_seed(1)
     h0 = torch.randn(5, 6, requires_grad=True)
     xs = torch.randn(STEPS, 5, 6)
-    step = functools.partial(_step, cell, calls if calls is not None else [0])
+    if step is None:
+        step = functools.partial(_step, cell, calls if calls is not None else [0])
 
     def program(pm):
         pm.param("h0", h0)
@@ -220,18 +222,9 @@ def test_a_failing_recomputation_names_the_node():
             raise ArithmeticError("boom")
         return torch.tanh(cell(h) + x)
 
-    torch.manual_seed(1)
-    h0, xs = torch.randn(5, 6, requires_grad=True), torch.randn(STEPS, 5, 6)
-
-    def program(pm):
-        h = h0
-        for t in range(STEPS):
-            h = pm.forward("cell", step, h, xs[t])
-        pm.loss("end", (h**2).sum(-1))
-
     pm = pl.PropagationManager(plan=_checkpoint(every=4))
     with pytest.raises(pl.PropagationError, match="boom") as err:
-        pm.estimate(program)
+        pm.estimate(_rnn(cell, per_step_loss=False, step=step))
     # autograd reaches the last step first; its segment starts at the kept state 20
     assert (err.value.site, err.value.instance) == ("cell", 20)
     assert (err.value.propagator, err.value.phase) == ("Checkpoint", "backward")
@@ -247,17 +240,8 @@ def test_a_function_that_gives_another_value_when_run_again_is_refused():
             h = h * h
         return torch.tanh(h + x)
 
-    torch.manual_seed(1)
-    h0, xs = torch.randn(5, 6, requires_grad=True), torch.randn(STEPS, 5, 6)
-
-    def program(pm):
-        h = h0
-        for t in range(STEPS):
-            h = pm.forward("cell", step, h, xs[t])
-        pm.loss("end", (h**2).sum(-1))
-
     with pytest.raises(pl.PropagationError, match="deterministic") as err:
-        pl.PropagationManager(plan=_checkpoint()).estimate(program)
+        pl.PropagationManager(plan=_checkpoint()).estimate(_rnn(cell, False, step=step))
     assert (err.value.site, err.value.instance) == ("cell", STEPS - 1)
 
 
