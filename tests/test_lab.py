@@ -54,6 +54,26 @@ def test_plots_only_some_plans_fill_appear_once_they_hold_data():
         lab.runner.join(10)
 
 
+def test_refreshing_the_plots_never_compares_figures_by_value(monkeypatch):
+    """plotly compares figures (==, ``in``) by serialising both whole, tens of ms
+    for a filled plot: the Lab's refresh must tell its plots apart by identity."""
+    from plotly.basedatatypes import BaseFigure
+
+    compared = []
+    original = BaseFigure.__eq__
+
+    def counting(self, other):
+        compared.append(type(self).__name__)
+        return original(self, other)
+
+    lab = pl.Lab(small_rnn(), iterations=6)
+    monkeypatch.setattr(BaseFigure, "__eq__", counting)
+    lab.run(6, wait=True)
+    lab._publish(lab._sessions[-1], 6)
+    assert lab.plots.points(lab.plots.memory) > 0
+    assert compared == []
+
+
 def test_gradients_are_those_of_the_engine_for_the_same_seeds(lab):
     lab.run(3, wait=True)
     program = small_rnn()

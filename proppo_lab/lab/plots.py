@@ -83,15 +83,16 @@ class LivePlots:
             **self.notes,
         }
         self.figures = tuple(self.named.values())
-        #: plots only some plans fill: the Lab shows them once they hold data
-        self.occasional = (self.memory, *self.notes.values())
+        #: plots only some plans fill: the Lab shows them once they hold data. Kept
+        #: by identity: plotly figures compare (==, ``in``) by serialising both whole
+        self.occasional = {id(f) for f in (self.memory, *self.notes.values())}
         self.added = 0
 
     def shown(self) -> list[go.Figure]:
         """The plots worth a place on screen: the five every run fills, and those of
         memory and propagators' notes that hold data (an empty "alignment angle"
         plot beside a chaotic RNN would only puzzle a class)."""
-        return [f for f in self.figures if f not in self.occasional or self.points(f)]
+        return [f for f in self.figures if id(f) not in self.occasional or self.points(f)]
 
     def reset(self) -> None:
         for fig in self.figures:

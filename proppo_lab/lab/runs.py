@@ -149,7 +149,8 @@ class LabRuns:
             )
             self._show_recorded(session)
         shown = tuple(self.plots.shown())
-        if shown != self.plot_grid.children:  # a memory or note plot got its first data
+        # a memory or note plot got its first data (compared by identity: see LivePlots.occasional)
+        if list(map(id, shown)) != list(map(id, self.plot_grid.children)):
             self.plot_grid.children = shown
         self.controls.show_progress(progress)
         self.status.value = session.status_line()
