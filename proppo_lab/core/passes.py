@@ -24,7 +24,7 @@ import torch
 
 from . import per_particle
 from .errors import NonFiniteError, PropagationError
-from .finite import all_finite_on_cpu, finite_flags
+from .finite import all_finite, finite_flags
 from .messages import Merge, Message
 from .node import Node
 
@@ -264,7 +264,7 @@ class BackwardPass:
         values = [v for _, _, v in checks]
         if values[0].is_cuda:
             self._unread_flags.append((checks, finite_flags(values)))
-        elif not all_finite_on_cpu(values):  # now find which
+        elif not all_finite(values):  # now find which
             ok = finite_flags(values)
             self._raise_nonfinite(checks[int((~ok).nonzero()[0])])
 

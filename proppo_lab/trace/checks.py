@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from ..core.errors import NonFiniteError, PropagationError
-from ..core.finite import finite_flags
+from ..core.finite import all_finite, finite_flags
 from ..core.observer import Observer
 
 
@@ -90,8 +90,11 @@ class ForwardCheck(Observer):
         pending, self._pending = self._pending, []
         if not pending:
             return None
-        ok = finite_flags([value for _, value in pending])
-        return None if bool(ok.all()) else pending[int((~ok).nonzero()[0])][0]
+        values = [value for _, value in pending]
+        if all_finite(values):
+            return None
+        ok = finite_flags(values)
+        return pending[int((~ok).nonzero()[0])][0]
 
     def _raise(self, node):
         self._pending = []
@@ -104,7 +107,7 @@ class ForwardCheck(Observer):
 
 
 def _all_finite(values: list[torch.Tensor]) -> bool:
-    return bool(values) and bool(finite_flags(values).all())
+    return bool(values) and all_finite(values)
 
 
 def report(err: PropagationError, **extra) -> dict:
