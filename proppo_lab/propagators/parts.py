@@ -296,14 +296,15 @@ def _distinct(tensors: list[torch.Tensor], identity) -> tuple[torch.Tensor, list
     """The distinct ``tensors`` stacked, and which row is each tensor's (None when
     every tensor has its own row, or one row stands for all and broadcasts)."""
     keys: dict = {}
-    rows = [keys.setdefault(identity(t), len(keys)) for t in tensors]
-    if len(keys) == len(tensors):
-        return torch.stack(tensors), None
-    firsts: dict = {}
-    for t, k in zip(tensors, rows):
-        firsts.setdefault(k, t)
-    stacked = torch.stack([firsts[k] for k in range(len(keys))])
-    return stacked, (None if len(keys) == 1 else rows)
+    distinct: list[torch.Tensor] = []
+    rows = []
+    for t in tensors:
+        row = keys.setdefault(identity(t), len(keys))
+        if row == len(distinct):  # a new one
+            distinct.append(t)
+        rows.append(row)
+    stacked = torch.stack(distinct)
+    return stacked, (None if len(distinct) in (1, len(tensors)) else rows)
 
 
 def _per_node(stacked: torch.Tensor, rows: list | None) -> torch.Tensor:
