@@ -17,6 +17,9 @@ Everything here watches the engine from outside, as an observer
   common random numbers; :func:`sweep` maps variance across a program
   argument (resumable). Both run their independent cells on any
   ``concurrent.futures.Executor`` (:mod:`.cells`: a process pool, Dask, Ray).
+  With ``reference=`` (an exact gradient, or :meth:`Reference.run`), compare's
+  table adds each plan's bias, z-score and MSE; :func:`gradcheck` answers "is
+  this estimator unbiased here?" with a pass/fail line (:mod:`.reference`).
 * :class:`PeakMemory` (:mod:`.memory`) measures an iteration's peak memory:
   the bytes autograd holds for backward (any device) and CUDA's allocator peak.
 * :class:`ForwardCheck` and the engine's ``NonFiniteError`` name the site,
@@ -46,12 +49,14 @@ from .intervals import chi2_quantile, variance_interval
 from .memory import PeakMemory
 from .progress import TextProgress
 from .recorder import Recorder
+from .reference import GradCheck, Reference, gradcheck
 from .sweep import SweepResult, sweep
 from .welford import GradientStats, Welford
 
 __all__ = [
     "Comparison",
     "ForwardCheck",
+    "GradCheck",
     "GradientStats",
     "Graph",
     "Instance",
@@ -60,6 +65,7 @@ __all__ = [
     "Param",
     "PeakMemory",
     "Recorder",
+    "Reference",
     "SweepResult",
     "TextProgress",
     "Welford",
@@ -68,6 +74,7 @@ __all__ = [
     "compare",
     "edge_id",
     "final_variance_figure",
+    "gradcheck",
     "gradient_report",
     "heatmap_figure",
     "mean_figure",

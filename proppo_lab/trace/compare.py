@@ -19,6 +19,8 @@ with ``executor=`` each plan is a cell on a process pool or cluster
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import time
 from collections.abc import Callable, Mapping
 from contextlib import ExitStack
@@ -33,6 +35,7 @@ from ..core.manager import PropagationManager
 from ..core.plan import Plan
 from .cells import Cell, run_cells
 from .checks import ForwardCheck, gradient_report, report
+from .reference import Reference, bias_columns, resolve
 from .welford import GradientStats
 
 
@@ -71,6 +74,12 @@ class Comparison:
     history: dict[str, dict[str, dict[str, list]]]  # plan -> param -> grad / variance lists
     errors: list[dict] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
+    reference: Reference | None = None
+
+    @property
+    def incomplete(self) -> set[str]:
+        """Plans that stopped on an error: their statistics cover fewer iterations."""
+        return {e["plan"] for e in self.errors if e.get("plan") in self.plans}
 
     @property
     def rows(self) -> list[dict]:
@@ -83,11 +92,25 @@ class Comparison:
         return out
 
     def table(self) -> list[dict]:
-        """Summary as rows: plan, param, n, mean, se, variance, ci_low, ci_high, snr."""
+        """Summary as rows: plan, param, n, mean, se, variance, ci_low, ci_high,
+        snr, complete; with a reference also reference, bias, z, max_abs_z, mse
+        and cost_mse (see :mod:`.reference`).
+
+        A plan that stopped on an error is marked ``complete=False`` and its SNR
+        is NaN, so that a ranking by SNR never puts it first on the strength of
+        the iterations before its failure.
+        """
         out = []
         for plan, params in self.summary.items():
+            complete = plan not in self.incomplete
             for param, s in params.items():
-                out.append({"plan": plan, "param": param, **statistics_row(s), "snr": s["snr"]})
+                row = {"plan": plan, "param": param, **statistics_row(s)}
+                row["snr"] = s["snr"] if complete else math.nan
+                row["complete"] = complete
+                if self.reference is not None and s["n"]:
+                    per_estimate = self.seconds.get(plan, 0.0) / s["n"]
+                    row.update(bias_columns(s, self.reference, param, per_estimate))
+                out.append(row)
         return out
 
     def to_dict(self) -> dict:
@@ -99,6 +122,7 @@ class Comparison:
             "history": self.history,
             "errors": self.errors,
             "seconds": self.seconds,
+            "incomplete": sorted(self.incomplete),
         }
 
     # figures (plotly), see figures.py
@@ -133,6 +157,7 @@ def compare(
     observers: Mapping[str, list] | None = None,
     spread: bool = False,
     executor: Any = None,
+    reference: Any = None,
     **manager_kwargs,
 ) -> Comparison:
     """Run ``program`` for ``iterations`` gradient estimates under each plan.
@@ -151,6 +176,9 @@ def compare(
     ``executor``: run each plan as a cell on it (see :mod:`.cells`; ``program``
     must then pickle); ``progress`` advances a plan at a time, and
     ``observers`` cannot be used (they would watch on the workers).
+    ``reference``: an exact gradient (mapping), ``"analytic"``, a callable, or
+    :meth:`Reference.run`; the table then also has each plan's bias, its
+    z-score, MSE and cost-normalised MSE (:mod:`.reference`).
     """
     if on_error not in ("record", "raise"):
         raise ValueError(f"on_error must be 'record' or 'raise', got {on_error!r}")
@@ -158,6 +186,25 @@ def compare(
         raise ValueError("compare needs at least one plan")
     if "sites" not in manager_kwargs and getattr(program, "sites", None):
         manager_kwargs["sites"] = program.sites
+    if reference is not None:
+        ref = resolve(reference, program)
+        result = compare(
+            program,
+            plans,
+            iterations,
+            seed,
+            default,
+            check=check,
+            on_error=on_error,
+            confidence=confidence,
+            progress=progress,
+            stop=stop,
+            observers=observers,
+            spread=spread,
+            executor=executor,
+            **manager_kwargs,
+        )
+        return dataclasses.replace(result, reference=ref)
     if executor is not None:
         if observers:
             raise ValueError("compare: observers cannot watch plans run on an executor")
