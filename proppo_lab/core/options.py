@@ -7,6 +7,7 @@ as JSON so that a front end can build the form without knowing Python.
 
 from __future__ import annotations
 
+import difflib
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -86,10 +87,23 @@ def validate_options(
     unknown = sorted(set(given) - set(schema))
     if unknown:
         known = ", ".join(sorted(schema)) or "none"
-        raise PlanError(f"{where}: unknown option(s) {unknown}; this propagator takes: {known}")
+        hint = did_you_mean(unknown[0], schema)
+        raise PlanError(
+            f"{where}: unknown option(s) {unknown}; this propagator takes: {known}{hint}"
+        )
     return {
         name: (
             opt.validate(given[name], f"{where} option '{name}'") if name in given else opt.default
         )
         for name, opt in schema.items()
     }
+
+
+def did_you_mean(word: Any, choices) -> str:
+    """``"; did you mean 'X'?"`` for the closest of ``choices`` to a misspelt name, or ``""``."""
+    if not isinstance(word, str):
+        return ""
+    close = difflib.get_close_matches(word, sorted(choices), n=1)
+    if not close:  # a case slip ("tp", "backprop") is too short for difflib's ratio
+        close = [c for c in choices if c.lower() == word.lower()]
+    return f"; did you mean '{close[0]}'?" if close else ""

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import PlanError
-from .options import Option, validate_options
+from .options import Option, did_you_mean, validate_options
 
 NODE_KINDS = ("sample", "forward")
 _COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
@@ -185,7 +185,10 @@ def get(name: str) -> Entry:
     try:
         return _REGISTRY[name]
     except (KeyError, TypeError):
-        raise PlanError(f"unknown propagator {name!r}; registered: {', '.join(names())}") from None
+        hint = did_you_mean(name, _REGISTRY)
+        raise PlanError(
+            f"unknown propagator {name!r}{hint} (registered: {', '.join(names())})"
+        ) from None
 
 
 def names() -> list[str]:
