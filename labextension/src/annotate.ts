@@ -54,7 +54,9 @@ export function paintNode(
     shape.setAttribute('fill', colour);
     shape.style.fill = colour;
     const ink = textColour(colour);
-    g.querySelectorAll('text').forEach(t => t.setAttribute('fill', ink));
+    g.querySelectorAll(':scope > text').forEach(t =>
+      t.setAttribute('fill', ink)
+    );
   }
 }
 

@@ -20,6 +20,20 @@ export function h<K extends keyof HTMLElementTagNameMap>(
   return el;
 }
 
+const SVG_NS = 'http://www.w3.org/2000/svg';
+
+/** The SVG twin of h(): an SVG element with attributes. */
+export function svg<K extends keyof SVGElementTagNameMap>(
+  tag: K,
+  attrs: { [name: string]: string | number } = {}
+): SVGElementTagNameMap[K] {
+  const e = document.createElementNS(SVG_NS, tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    e.setAttribute(k, String(v));
+  }
+  return e;
+}
+
 /** Fill a side panel with `children`; a panel with nothing to show is hidden. */
 export function fillPanel(host: HTMLElement, ...children: Node[]): void {
   host.replaceChildren(...children);

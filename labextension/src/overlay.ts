@@ -123,7 +123,7 @@ export function applyOverlay(
       shape.setAttribute('fill', fill);
       shape.style.fill = fill;
     }
-    g.querySelectorAll('text').forEach(t =>
+    g.querySelectorAll(':scope > text').forEach(t =>
       t.setAttribute('fill', textColour(fill))
     );
     g.setAttribute('data-overlay-value', String(v));

@@ -79,7 +79,9 @@ export function relabel(
 ): boolean {
   for (const [id, g] of nodes) {
     const lines = labels.get(id);
-    const texts = Array.from(g.querySelectorAll('text'));
+    const texts = Array.from(
+      g.querySelectorAll<SVGTextElement>(':scope > text')
+    );
     if (!lines || lines.length !== texts.length) {
       return false;
     }

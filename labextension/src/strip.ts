@@ -9,12 +9,12 @@
  * click, selection, the flow tooltip and the overlay colours work unchanged.
  * Edges are not drawn: within a site they run cell to cell, in reading order.
  */
+import { svg } from './dom';
 import { GraphJSON, GraphNode } from './types';
 
 /** An unrolled graph with more nodes than this is drawn as a strip. */
 export const STRIP_MIN_NODES = 60;
 
-const NS = 'http://www.w3.org/2000/svg';
 const CELL_W = 30;
 const CELL_H = 20;
 const GAP = 3;
@@ -26,17 +26,6 @@ export function useStrip(graph: GraphJSON): boolean {
   return graph.view === 'unrolled' && graph.nodes.length > STRIP_MIN_NODES;
 }
 
-function el<K extends keyof SVGElementTagNameMap>(
-  tag: K,
-  attrs: { [name: string]: string | number }
-): SVGElementTagNameMap[K] {
-  const e = document.createElementNS(NS, tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    e.setAttribute(k, String(v));
-  }
-  return e;
-}
-
 /** A node group as Graphviz would draw it: id, title, shape, text. */
 function nodeGroup(
   node: GraphNode,
@@ -45,10 +34,10 @@ function nodeGroup(
   w: number,
   text: string
 ): SVGGElement {
-  const g = el('g', { class: 'node', id: node.id });
-  const title = el('title', {});
+  const g = svg('g', { class: 'node', id: node.id });
+  const title = svg('title', {});
   title.textContent = node.label || node.id;
-  const rect = el('rect', {
+  const rect = svg('rect', {
     x,
     y,
     width: w,
@@ -58,7 +47,7 @@ function nodeGroup(
     stroke: '#555555',
     'stroke-width': 0.6
   });
-  const label = el('text', {
+  const label = svg('text', {
     x: x + w / 2,
     y: y + CELL_H / 2 + 3.5,
     'text-anchor': 'middle',
@@ -76,7 +65,7 @@ function caption(
   text: string,
   size = 11
 ): SVGTextElement {
-  const t = el('text', {
+  const t = svg('text', {
     x,
     y,
     'font-family': 'Helvetica,sans-Serif',
@@ -94,7 +83,7 @@ function columnsFor(count: number): number {
 
 /** Draw `graph` (unrolled) as a strip; the result is shaped like Graphviz's SVG. */
 export function drawStrip(graph: GraphJSON): SVGSVGElement {
-  const root = el('g', { class: 'graph' });
+  const root = svg('g', { class: 'graph' });
   // a site hit once, a parameter or a loss is a chip; a site hit many times a grid
   const bySite = new Map<string, GraphNode[]>();
   const singles: GraphNode[] = [];
@@ -141,12 +130,12 @@ export function drawStrip(graph: GraphJSON): SVGSVGElement {
     caption(0, y + 8, 'each cell is one instance, in order; edges not drawn', 9)
   );
   y += 14;
-  const svg = el('svg', {
+  const drawing = svg('svg', {
     viewBox: `-4 0 ${width + 8} ${y + 4}`,
     width: `${width + 8}pt`,
     height: `${y + 4}pt`,
     class: 'pl-strip'
   });
-  svg.append(root);
-  return svg;
+  drawing.append(root);
+  return drawing;
 }
