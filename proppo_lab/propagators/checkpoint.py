@@ -28,10 +28,14 @@ loss, which keeps it alive and is then served as usual). Which states to keep:
   of its own, so it pays an autograd call per node.
 * ``budget=m``: at most ``m`` states held at once beyond the run's first,
   placed by Gruslys et al.'s dynamic programme (:mod:`.placement`) for the
-  run's length, read from the previous iteration (the first iteration, whose
-  length is unknown, keeps every ``every``-th state). Each node is its own
-  segment; a missing state is recomputed under ``no_grad`` from the nearest
-  held one, keeping on the way the states the schedule says.
+  run's length, read from the previous iteration. The first iteration, whose
+  length is unknown, holds the budget by thinning: it keeps every state until
+  ``m`` are held, then drops every other one and keeps every second state from
+  there on, and so on, the stride doubling each time ``m`` are held, so the
+  kept states stay evenly spread over the steps run so far (``every`` is not
+  used with a budget). Each node is its own segment; a missing state is
+  recomputed under ``no_grad`` from the nearest held one, keeping on the way
+  the states the schedule says within the slots the budget has left.
 
 Where a recomputed state can be compared with the one the forward pass gave
 (a state that was kept or that the program still holds), a difference is an
@@ -71,6 +75,7 @@ class _Run:
         self.held: dict[int, torch.Tensor] = {}  # states recomputed on the way back
         self.chained: dict[int, torch.Tensor] = {}  # node k's output as its successor reran it
         self.keep: set[int] | None = None  # positions the budget keeps on the way forward
+        self.stride = 1  # the budget's spacing of kept states while the length is unknown
 
     def state(self, k: int) -> torch.Tensor | None:
         if k in self.held:
@@ -94,7 +99,10 @@ class _Run:
         "budget": Option(
             "int",
             0,
-            "most states a run holds at once, placed by the dynamic programme (0: off)",
+            "most states a run holds at once (0: off; replaces every), placed by the "
+            "dynamic programme for the last iteration's run length; the first iteration, "
+            "whose length is unknown, keeps every state until this many are held, then "
+            "every other one, doubling the stride each time",
             min=0,
         ),
     },
@@ -129,7 +137,7 @@ class Checkpoint(Propagator):
         leaf = fp.detach(node, out, grad=True)
         node.saved.update(run=run, position=k)
         if k:
-            if fp.manager.record_edges or self._kept(run, k, node.site):
+            if fp.manager.record_edges or self._keeps(run, k, node.site):
                 run.alive.append(k)
             else:
                 self._forget(run, k)
@@ -150,13 +158,28 @@ class Checkpoint(Propagator):
         run = self._open[node.site] = _Run(node)
         return run, 0
 
-    def _kept(self, run: _Run, k: int, site: str) -> bool:
+    def _keeps(self, run: _Run, k: int, site: str) -> bool:
+        """Whether the run keeps state k on the way forward."""
+        if not self.budget:
+            return k % self.every == 0
         length = self._lengths.get(site)
-        if self.budget and length:
+        if length:
             if run.keep is None:
                 run.keep = set(placement.stored_on_the_way(length, self.budget))
             return k in run.keep
-        return k % self.every == 0
+        # the length is unknown (first iteration): thin the kept states to make room
+        if k % run.stride == 0 and len(run.alive) == self.budget:
+            self._thin(run)
+        return k % run.stride == 0
+
+    def _thin(self, run: _Run) -> None:
+        """The budget is full: double the stride and drop the held states off it
+        (every other one, since they sit at multiples of the old stride)."""
+        run.stride *= 2
+        for k in run.alive:
+            if k % run.stride:
+                self._forget(run, k)
+        run.alive = [k for k in run.alive if k % run.stride == 0]
 
     @staticmethod
     def _forget(run: _Run, k: int) -> None:
