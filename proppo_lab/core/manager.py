@@ -26,8 +26,8 @@ import torch
 from torch import nn
 
 from . import per_particle, registry
-from .coupling import Coupling, RegroupError, assign_group
-from .errors import PropagationError
+from .coupling import Coupling, Grouping, RegroupError
+from .errors import PropagationError, located
 from .loss import LossPropagator
 from .node import Node, forward_arguments
 from .observer import Listeners
@@ -79,12 +79,8 @@ class PropagationManager:
         self._site_kinds: dict[str, str] = {}
         self._propagators: dict[tuple, Propagator] = {}
         self._state: dict[tuple[str, int], dict] = {}
-        self._coupling: Coupling | None = None
-        self._coupling_read = False  # did the program ask for this iteration's grouping?
-        self._next_coupling: Coupling | None = None  # learned: the grouping for the next one
-        self._coupled_node: Node | None = None
-        self._drawn = False  # a sample node was drawn this iteration before a coupled one
-        self._weight: torch.Tensor | None = None  # particle weights set by a coupled node
+        #: how this iteration's particles are grouped for a coupled node (:mod:`.coupling`)
+        self.grouping = Grouping()
         self._listeners = Listeners()
         self._forward = ForwardPass(self)
         self._loss_prop = LossPropagator()
@@ -222,14 +218,10 @@ class PropagationManager:
             function,
         )
         try:
-            assign_group(self, node)
-            out = prop.forward(node, self._forward)
-        except PropagationError:
-            raise
+            self.grouping.assign(node, self.iteration)
+            out = self.grouping.settle(node, prop.forward(node, self._forward))
         except Exception as err:
-            raise PropagationError.at(
-                node, str(err), phase="forward", iteration=self.iteration
-            ) from err
+            raise located(err, node, phase="forward", iteration=self.iteration) from err
         node.output = out
         self._counts[site] = instance + 1
         self._tape.append(node)
@@ -292,18 +284,11 @@ class PropagationManager:
                     bp.flush()
                 try:
                     prop.backward(node, bp)
-                except PropagationError:
-                    raise
                 except Exception as err:
-                    raise PropagationError.at(
-                        node,
-                        str(err),
-                        phase="backward",
-                        iteration=self.iteration,
-                    ) from err
+                    raise located(err, node, phase="backward", iteration=self.iteration) from err
                 bp.pass_cost(node)
             bp.finish()
-            self._next_coupling = self._coupled_node.coupling if self._coupled_node else None
+            self.grouping.learn()
             _announce(self._listeners.backward_finished, tape)
         finally:
             self._end_iteration()
@@ -313,8 +298,7 @@ class PropagationManager:
         """The grouping of this iteration's particles (see :mod:`.coupling`); None:
         independent. A program that reads it before the coupled node is reached on
         the first iteration gets None, and the iteration is run again in groups."""
-        self._coupling_read = True
-        return self._coupling
+        return self.grouping.coupling
 
     def discard(self) -> None:
         """Drop what was recorded without propagating (e.g. after an error)."""
@@ -325,23 +309,19 @@ class PropagationManager:
         self._tape = []
         self._counts = {}
         self.iteration += 1
-        self._coupling, self._coupling_read = self._next_coupling, False
-        self._coupled_node, self._drawn, self._weight = None, False, None
+        self.grouping.end_iteration()
 
-    def estimate(self, program: Program) -> dict[str, torch.Tensor]:
-        """One gradient estimate: zero the named parameters' grads, run, propagate.
+    def record(self, program: Program) -> Any:
+        """Run ``program`` forward, recording its nodes; returns what it returns.
 
-        Returns ``{param name: gradient}`` (copies; ``.grad`` holds the same).
+        When a coupled node is met after nodes upstream of it were drawn one
+        per particle, the grouping is known from then on and the program runs
+        once more, drawn in groups (see :mod:`.coupling`). On an error what was
+        recorded is discarded.
         """
         for attempt in range(2):
-            for p in self.params.values():
-                p.grad = None
             try:
-                program(self)
-                for p in self.params.values():
-                    p.grad = None
-                self.backward()
-                break
+                return program(self)
             except RegroupError:  # the grouping is known now: once more, drawn in groups
                 self.discard()
                 if attempt:
@@ -349,6 +329,23 @@ class PropagationManager:
             except BaseException:
                 self.discard()
                 raise
+
+    def estimate(self, program: Program) -> dict[str, torch.Tensor]:
+        """One gradient estimate: zero the named parameters' grads, run, propagate.
+
+        Returns ``{param name: gradient}`` (copies; ``.grad`` holds the same).
+        """
+        for p in self.params.values():
+            p.grad = None
+        self.record(program)
+        for p in self.params.values():
+            p.grad = None
+        try:
+            self.backward()  # which ends the iteration, also when propagation fails
+        except BaseException:
+            if self._tape:  # refused before propagating (no loss, a plan naming no site)
+                self.discard()
+            raise
         return {
             k: (p.grad.detach().clone() if p.grad is not None else torch.zeros_like(p))
             for k, p in self.params.items()

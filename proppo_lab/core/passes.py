@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from . import per_particle
-from .errors import NonFiniteError, PropagationError
+from .errors import NonFiniteError, located
 from .finite import all_finite, finite_flags
 from .messages import Merge, Message
 from .node import Node
@@ -66,7 +66,7 @@ class ForwardPass:
         """
         weights = weights.detach()
         node.saved["weights"] = weights
-        self.manager._weight = weights
+        self.manager.grouping.weigh(weights)
 
     def watch(self, node: Node, x: torch.Tensor) -> torch.Tensor:
         """Report the gradient reaching ``x`` as a "grad" message to observers.
@@ -233,13 +233,13 @@ class BackwardPass:
         self._tensors, self._grads = [], []
         try:
             torch.autograd.backward(tensors, grads, retain_graph=not last)
-        except RuntimeError as err:
-            node = self._last_sender
-            raise PropagationError.at(
-                node,
-                f"autograd failed delivering gradients: {err}",
+        except Exception as err:  # e.g. raised in a custom autograd Function's backward
+            raise located(
+                err,
+                self._last_sender,
                 phase="backward",
                 iteration=self.manager.iteration,
+                message=f"autograd failed delivering gradients: {err}",
             ) from err
 
     # -- checks -----------------------------------------------------------
@@ -283,7 +283,8 @@ class BackwardPass:
     def finish(self) -> None:
         self.flush(last=True)  # runs deferred work first: its terms count too
         if self._particles is not None:
-            coupled = self.manager._coupled_node  # its groups are the samples, not particles
+            # a coupled node's groups are the samples, not its particles
+            coupled = self.manager.grouping.coupled_node
             self.manager.particle_gradients = self._particles.result(
                 coupled.coupling if coupled is not None else None
             )

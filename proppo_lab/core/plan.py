@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -60,7 +61,8 @@ def parse_spec(raw: Any, where: str, *, allow_instances: bool = False) -> tuple[
     if isinstance(raw, Spec):
         return raw, {}
     if isinstance(raw, str):
-        return Spec(raw, registry.check(raw, None, where)), {}
+        with _about(propagator=raw):
+            return Spec(raw, registry.check(raw, None, where)), {}
     if not isinstance(raw, Mapping):
         raise PlanError(
             f"{where}: expected a propagator name or a mapping with 'propagator', "
@@ -81,7 +83,20 @@ def parse_spec(raw: Any, where: str, *, allow_instances: bool = False) -> tuple[
     instances = raw.get("instances") or {}
     if not isinstance(instances, Mapping):
         raise PlanError(f"{where}: 'instances' must be a mapping of instance index to propagator")
-    return Spec(name, registry.check(name, options, where)), dict(instances)
+    with _about(propagator=name):
+        return Spec(name, registry.check(name, options, where)), dict(instances)
+
+
+@contextmanager
+def _about(*, site: str | None = None, propagator: str | None = None) -> Iterator[None]:
+    """A PlanError raised in the block names ``site`` and ``propagator`` (where it
+    names none of its own), so a UI can point at what it was about."""
+    try:
+        yield
+    except PlanError as err:
+        err.site = err.site if err.site is not None else site
+        err.propagator = err.propagator if err.propagator is not None else propagator
+        raise
 
 
 def _instance_index(key: Any, where: str) -> int:
@@ -131,11 +146,12 @@ class Plan:
             if not isinstance(site, str) or not site:
                 raise PlanError(f"plan: site names must be non-empty strings, got {site!r}")
             where = f"plan site '{site}'"
-            spec, instances = parse_spec(value, where, allow_instances=True)
-            overrides = {}
-            for key, inst_raw in instances.items():
-                index = _instance_index(key, where)
-                overrides[index], _ = parse_spec(inst_raw, f"{where} instance {index}")
+            with _about(site=site):
+                spec, instances = parse_spec(value, where, allow_instances=True)
+                overrides = {}
+                for key, inst_raw in instances.items():
+                    index = _instance_index(key, where)
+                    overrides[index], _ = parse_spec(inst_raw, f"{where} instance {index}")
             sites[site] = SitePlan(spec, overrides)
         return cls(sites)
 
@@ -178,17 +194,18 @@ class Plan:
     ) -> Plan:
         """A new plan with ``site`` (or one instance of it) served by ``propagator``."""
         where = f"plan site '{site}'" + ("" if instance is None else f" instance {instance}")
-        spec = Spec(propagator, registry.check(propagator, options, where))
-        sites = dict(self.sites)
-        if instance is None:
-            old = sites.get(site)
-            sites[site] = SitePlan(spec, old.instances if old else {})
-        else:
-            index = _instance_index(instance, where)
-            old = sites.get(site)
-            if old is None:
-                raise PlanError(f"{where}: assign the site before overriding one instance")
-            sites[site] = SitePlan(old.spec, {**old.instances, index: spec})
+        with _about(site=site, propagator=propagator):
+            spec = Spec(propagator, registry.check(propagator, options, where))
+            sites = dict(self.sites)
+            if instance is None:
+                old = sites.get(site)
+                sites[site] = SitePlan(spec, old.instances if old else {})
+            else:
+                index = _instance_index(instance, where)
+                old = sites.get(site)
+                if old is None:
+                    raise PlanError(f"{where}: assign the site before overriding one instance")
+                sites[site] = SitePlan(old.spec, {**old.instances, index: spec})
         return Plan(sites)
 
     def clear(self, site: str, instance: int | None = None) -> Plan:
@@ -213,7 +230,8 @@ class Plan:
                 hint = f"; did you mean '{close[0]}'?" if close else ""
                 raise PlanError(
                     f"plan names site '{site}', which {what} does not have "
-                    f"(sites: {', '.join(sorted(known)) or 'none'}){hint}"
+                    f"(sites: {', '.join(sorted(known)) or 'none'}){hint}",
+                    site=site,
                 )
 
 

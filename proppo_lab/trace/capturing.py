@@ -13,7 +13,6 @@ from typing import Any
 
 import torch
 
-from ..core.coupling import RegroupError
 from ..core.manager import PropagationManager
 from ..core.plan import Plan
 from . import walk
@@ -62,11 +61,7 @@ def capture(
     pm = PropagationManager(plan=plan, default=default, **manager_kwargs)
     pm.record_edges = True
     try:
-        try:
-            program(pm)
-        except RegroupError:  # a coupled node learnt its grouping: draw upstream in groups
-            pm.discard()
-            program(pm)
+        pm.record(program)
         tape = pm.tape
         owners = walk.owners(tape)
         instances = [_describe(n) for n in tape]
