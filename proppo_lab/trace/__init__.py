@@ -16,7 +16,7 @@ Everything here watches the engine from outside, as an observer
   on the device; :func:`compare` runs one program under several plans with
   common random numbers; :func:`sweep` maps variance across a program
   argument (resumable). Both run their independent cells on any
-  ``concurrent.futures.Executor`` (:mod:`.cells`: a process pool, Dask, Ray).
+  ``concurrent.futures.Executor`` (:mod:`.cells`: a process pool and Dask are tested).
 * :class:`PeakMemory` (:mod:`.memory`) measures an iteration's peak memory:
   the bytes autograd holds for backward (any device) and CUDA's allocator peak.
 * :class:`ForwardCheck` and the engine's ``NonFiniteError`` name the site,
