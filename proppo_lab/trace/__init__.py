@@ -44,7 +44,6 @@ from .graph import Graph, Instance, Param
 from .ids import edge_id, param_id, site_id
 from .intervals import chi2_quantile, variance_interval
 from .memory import PeakMemory
-from .progress import TextProgress
 from .recorder import Recorder
 from .sweep import SweepResult, sweep
 from .welford import GradientStats, Welford
@@ -61,7 +60,6 @@ __all__ = [
     "PeakMemory",
     "Recorder",
     "SweepResult",
-    "TextProgress",
     "Welford",
     "capture",
     "chi2_quantile",
