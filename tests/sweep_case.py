@@ -94,14 +94,10 @@ def runs(log: str) -> dict[float, dict[str, int]]:
 
 def complete_runs(log: str) -> dict[float, list[str]]:
     """beta -> the ids of its runs that made all ITERATIONS estimates."""
-    counts: dict[tuple[float, str], int] = {}
-    with open(log) as fh:
-        for line in fh:
-            beta, run = line.split()
-            counts[(float(beta), run)] = counts.get((float(beta), run), 0) + 1
     out: dict[float, list[str]] = {}
-    for (beta, run), n in counts.items():
-        assert n <= ITERATIONS, f"run {run} at beta {beta} made {n} estimates"
-        if n == ITERATIONS:
-            out.setdefault(beta, []).append(run)
+    for beta, counts in runs(log).items():
+        for run, n in counts.items():
+            assert n <= ITERATIONS, f"run {run} at beta {beta} made {n} estimates"
+            if n == ITERATIONS:
+                out.setdefault(beta, []).append(run)
     return out

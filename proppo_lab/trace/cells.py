@@ -26,8 +26,9 @@ It never waits forever (``timeout``): a cell that runs longer than
 executor on which no cell starts or finishes for that long ends the run with
 a :class:`CellTimeout` naming the cell; the cells finished before have been
 reported. A cell's clock starts when the executor says it runs (a process
-pool's ``Future.running()``, a Dask worker's ``processing`` list; a process
-pool counts one cell queued ahead of its workers as running). A process pool
+pool's ``Future.running()``, a Dask worker's ``processing`` list; both may
+count a cell queued behind a busy worker as running), and stops when a lost
+Dask worker's cell goes back to the queue. A process pool
 made here is shut down with its worker processes killed, since a hung cell's
 process would never end; on Dask a hung task keeps its worker's thread.
 
