@@ -22,7 +22,8 @@ survives a worker that dies:
   size, or by ``executor()`` when a factory was given instead of an executor.
 
 It never waits forever (``timeout``): a cell that runs longer than
-``timeout`` seconds, a cluster left without workers for that long, or an
+``timeout`` seconds, a Dask cluster without workers for that long (a minute at
+most: ``NO_WORKERS_GRACE``), or an
 executor on which no cell starts or finishes for that long ends the run with
 a :class:`CellTimeout` naming the cell; the cells finished before have been
 reported. A cell's clock starts when the executor says it runs (a process
