@@ -113,7 +113,8 @@ def test_sweep_resume_and_extend(tmp_path, capsys):
     plans = {"RP": "RP", "LR": "LR", "TP": "TP"}
     first = sweep(factory, {"beta": [1.0, 2.4]}, plans, 4, path=path, progress=True)
     assert first.computed == 6 and first.skipped == 0
-    assert "sweep [" in capsys.readouterr().err
+    err = capsys.readouterr().err  # tqdm's bar: "sweep: 100%|...| 24/24 [...]"
+    assert "sweep:" in err and "24/24" in err
     saved = json.loads(path.read_text())
     assert len(saved["entries"]) == 6
     again = sweep(factory, {"beta": [1.0, 2.4]}, plans, 4, path=path, progress=False)

@@ -16,7 +16,7 @@ Everything here watches the engine from outside, as an observer
   on the device; :func:`compare` runs one program under several plans with
   common random numbers; :func:`sweep` maps variance across a program
   argument (resumable). Both run their independent cells on any
-  ``concurrent.futures.Executor`` (:mod:`.cells`: a process pool, Dask, Ray).
+  ``concurrent.futures.Executor`` (:mod:`.cells`: a process pool and Dask are tested).
   With ``reference=`` (an exact gradient, or :meth:`Reference.run`), compare's
   table adds each plan's bias, z-score and MSE; :func:`gradcheck` answers "is
   this estimator unbiased here?" with a pass/fail line (:mod:`.reference`).
@@ -47,7 +47,6 @@ from .graph import Graph, Instance, Param
 from .ids import edge_id, param_id, site_id
 from .intervals import chi2_quantile, variance_interval
 from .memory import PeakMemory
-from .progress import TextProgress
 from .recorder import Recorder
 from .reference import GradCheck, Reference, gradcheck
 from .sweep import SweepResult, sweep
@@ -67,7 +66,6 @@ __all__ = [
     "Recorder",
     "Reference",
     "SweepResult",
-    "TextProgress",
     "Welford",
     "capture",
     "chi2_quantile",

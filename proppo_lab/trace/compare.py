@@ -33,7 +33,7 @@ from ..core import seeding
 from ..core.errors import PropagationError
 from ..core.manager import PropagationManager
 from ..core.plan import Plan
-from .cells import Cell, run_cells
+from .cells import DEFAULT_TIMEOUT, Cell, run_cells
 from .checks import ForwardCheck, gradient_report, report
 from .reference import Reference, bias_columns, resolve
 from .welford import GradientStats
@@ -158,6 +158,7 @@ def compare(
     spread: bool = False,
     executor: Any = None,
     reference: Any = None,
+    timeout: float | None = DEFAULT_TIMEOUT,
     **manager_kwargs,
 ) -> Comparison:
     """Run ``program`` for ``iterations`` gradient estimates under each plan.
@@ -175,7 +176,10 @@ def compare(
     (``spread / groups`` under a coupled propagator: a group is one sample).
     ``executor``: run each plan as a cell on it (see :mod:`.cells`; ``program``
     must then pickle); ``progress`` advances a plan at a time, and
-    ``observers`` cannot be used (they would watch on the workers).
+    ``observers`` cannot be used (they would watch on the workers);
+    ``timeout``: seconds a plan may run there, and the executor may have no
+    workers or progress, before :class:`~.cells.CellTimeout` names the plan
+    (None: no limit; see :func:`~.cells.run_cells`).
     ``reference``: an exact gradient (mapping), ``"analytic"``, a callable, or
     :meth:`Reference.run`; the table then also has each plan's bias, its
     z-score, MSE and cost-normalised MSE (:mod:`.reference`).
@@ -202,6 +206,7 @@ def compare(
             observers=observers,
             spread=spread,
             executor=executor,
+            timeout=timeout,
             **manager_kwargs,
         )
         return dataclasses.replace(result, reference=ref)
@@ -218,6 +223,7 @@ def compare(
             default,
             progress,
             stop,
+            timeout,
             {**options, **manager_kwargs},
         )
     # observers (the forward checks, the caller's) watch only while this call runs
@@ -294,7 +300,7 @@ def _check_gradients(name, flags, pm, errors, on_error) -> None:
 
 
 def _compare_apart(
-    executor, program, plans, iterations, seed, default, progress, stop, kwargs
+    executor, program, plans, iterations, seed, default, progress, stop, timeout, kwargs
 ) -> Comparison:
     """:func:`compare`, one plan per cell on ``executor``, merged in the plans' order."""
     done: dict[str, Comparison] = {}
@@ -305,10 +311,15 @@ def _compare_apart(
             progress(len(done) * iterations, len(plans) * iterations, f"{name} done")
 
     cells = [
-        Cell(name, _compare_with, (program, {name: spec}, iterations, seed, default, kwargs))
+        Cell(
+            name,
+            _compare_with,
+            (program, {name: spec}, iterations, seed, default, kwargs),
+            f"plan {name!r}",
+        )
         for name, spec in plans.items()
     ]
-    run_cells(cells, executor, finished, stop=stop)
+    run_cells(cells, executor, finished, stop=stop, timeout=timeout)
     names = [name for name in plans if name in done]
     return Comparison(
         plans=dict(plans),

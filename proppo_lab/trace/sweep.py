@@ -8,9 +8,12 @@ the same path skips the entries already there with the same iterations and
 seed, and adds the rest.
 
 The cells (one point under one plan) are independent: with ``executor=`` they
-run on a process pool, a Dask or a Ray cluster (:mod:`.cells`), each saved
-as it finishes; a cell whose worker dies is run again, and none that finished
-is. Every cell seeds its own iterations, so the results equal a serial sweep's.
+run on any ``concurrent.futures.Executor`` (a process pool and a Dask cluster
+are tested; :mod:`.cells`), each saved as it finishes; a cell whose worker dies
+is run again, and none that finished is. A cell that hangs, or a cluster left
+without workers, ends the sweep with an error naming the cell after
+``timeout`` seconds; the cells finished by then are saved. Every cell seeds
+its own iterations, so the results equal a serial sweep's.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .cells import Cell, run_cells
+from .cells import DEFAULT_TIMEOUT, Cell, CellError, run_cells
 from .compare import compare, plan_json, statistics_row
 from .progress import make_progress
 
@@ -103,6 +106,7 @@ def sweep(
     path: str | os.PathLike | None = None,
     stop: Callable[[], bool] | None = None,
     executor: Any = None,
+    timeout: float | None = DEFAULT_TIMEOUT,
     **compare_kwargs,
 ) -> SweepResult:
     """Gradient statistics at every point of the grid ``over`` under every plan.
@@ -118,6 +122,15 @@ def sweep(
     ``get_executor()``; ``program_factory`` and ``compare_kwargs`` then travel
     to the workers (with a process pool they must pickle: no lambdas), and
     progress advances a cell at a time. None: one cell after another, here.
+
+    ``timeout`` (seconds, with an executor): the longest a cell may run, and
+    the longest the executor may have no workers (at most a minute on Dask)
+    or start and finish no cell. Past it the sweep raises
+    :class:`~.cells.CellTimeout` naming the cell's point and plan; a cell's
+    error or its workers' repeated deaths raise :class:`~.cells.CellError`.
+    Either way the cells finished before are in ``path`` (a later call resumes
+    from them) and in the error's ``result`` (a :class:`SweepResult`). None:
+    wait as long as it takes.
     """
     over = {k: list(v) for k, v in over.items()}
     result = SweepResult(
@@ -165,10 +178,19 @@ def sweep(
     args = (iterations, seed, default, compare_kwargs)
     if executor is not None:
         cells = [
-            Cell((point, name), run_cell, (program_factory, point, name, plans[name], *args))
+            Cell(
+                (point, name),
+                run_cell,
+                (program_factory, point, name, plans[name], *args),
+                f"point {point}, plan {name!r}",
+            )
             for point, name in todo
         ]
-        run_cells(cells, executor, finished, stop=stop)
+        try:
+            run_cells(cells, executor, finished, stop=stop, timeout=timeout)
+        except CellError as err:
+            err.result = result  # the cells finished before it
+            raise
     else:
         for u, (point, name) in enumerate(todo):
             if stop is not None and stop():
