@@ -27,6 +27,7 @@ from .errors import NonFiniteError, located
 from .finite import all_finite, finite_flags
 from .messages import Merge, Message
 from .node import Node
+from .scratch import PassScratch
 
 if TYPE_CHECKING:
     from .manager import PropagationManager
@@ -107,8 +108,8 @@ class BackwardPass:
         self.quiet = not (
             listeners.message_sent or listeners.backward_started or listeners.backward_finished
         )
-        #: per-pass memory for propagators (e.g. weights reused across instances)
-        self.scratch: dict = {}
+        #: per-pass memory for propagators (advantages, TP's weights, ...)
+        self.scratch = PassScratch()
         self._particles = (
             per_particle.ParticleAccumulator(manager.params) if manager.per_particle else None
         )

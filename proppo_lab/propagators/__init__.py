@@ -24,8 +24,9 @@ from .builtin import GR, GS, LR, RP, TP, Backprop, Pause, Skip
 from .discrete import ARM, DisARM, Enumerate, Gumbel
 from .gaussian import fitted_gaussian
 from .mvd import MVD
-from .parts import Composite, Part, Pathwise, ScoreFunction, draw, per_particle_sum
+from .parts import Composite, Part, Pathwise, ScoreFunctionReference, draw, per_particle_sum
 from .relax import RELAX
+from .score_fast import ScoreFunction
 
 # isort: split
 # learning signals, memory and zeroth-order propagators: after the built-ins in the palette
@@ -65,6 +66,7 @@ __all__ = [
     "Part",
     "Pathwise",
     "ScoreFunction",
+    "ScoreFunctionReference",
     "baseline",
     "baselines",
     "draw",

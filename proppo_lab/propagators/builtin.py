@@ -7,7 +7,8 @@ from ..core.propagator import Propagator
 from ..core.registry import register
 from . import baselines
 from .gaussian import fitted_gaussian, resampled
-from .parts import Composite, Pathwise, ScoreFunction, draw
+from .parts import Composite, Pathwise, draw
+from .score_fast import ScoreFunction
 
 
 def _baseline_options() -> dict:

@@ -37,6 +37,7 @@ import torch
 from ..core import particles, per_particle
 from ..core.node import Node
 from ..core.passes import BackwardPass
+from ..core.scratch import MixingMemo
 
 if TYPE_CHECKING:
     from .parts import Composite, Terms
@@ -54,10 +55,10 @@ def mixing_weights(prop: Composite, node: Node, bp: BackwardPass, terms: list[Te
     live = [i for i, (tensors, _) in enumerate(terms) if tensors]
     if len(live) < 2:  # nothing to weigh: the one live part takes it all
         return [1.0] * len(terms)
-    memo = bp.scratch.setdefault((id(prop), node.site), {})
-    if memo.get("left", 0) > 0 and len(memo["weights"]) == len(terms):
-        memo["left"] -= 1
-        weights = memo["weights"]
+    memo = bp.scratch.mixing.get((id(prop), node.site))
+    if memo is not None and memo.left > 0 and len(memo.weights) == len(terms):
+        memo.left -= 1
+        weights = memo.weights
     else:
         variances = _variances(prop, node, bp, terms)
         inverse = 1.0 / variances.clamp_min(torch.finfo(variances.dtype).tiny)
@@ -65,7 +66,7 @@ def mixing_weights(prop: Composite, node: Node, bp: BackwardPass, terms: list[Te
         weights = [0.0] * len(terms)
         for k, i in enumerate(live):
             weights[i] = mixed[k]
-        memo.update(weights=weights, left=prop.every - 1)
+        bp.scratch.mixing[(id(prop), node.site)] = MixingMemo(weights, prop.every - 1)
     if not bp.quiet:
         bp.note(node, "weights", {p.name: w for p, w in zip(prop.parts, weights)})
     return weights
@@ -106,7 +107,7 @@ def _variances(prop, node, bp, terms) -> torch.Tensor:
 def _jacobian_products(prop, node, bp, inputs):
     """``(J u per input, exact)`` for ``node``, from its run's batch (computed when
     the run's first node asks); None when the inputs use no named parameter."""
-    cache = bp.scratch.setdefault(("jacobians", id(prop)), {})
+    cache = bp.scratch.jacobians.setdefault(id(prop), {})
     found = cache.pop(node.index, _MISSING)
     if found is not _MISSING:
         return found

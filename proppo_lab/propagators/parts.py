@@ -9,7 +9,9 @@ parts' gradient terms, either with fixed weights or mixed by inverse variance::
 
 A part gives ``(tensors, grads)`` pairs for autograd: the pathwise part gives
 the drawn value with the gradient that reached it; the score-function part
-gives the log-density with the (baselined) cost-to-go.
+gives the log-density with the (baselined) cost-to-go. That part is
+:class:`ScoreFunctionReference` as the formula reads, and
+:class:`~.score_fast.ScoreFunction` (the one LR, TP and GS use) by faster routes.
 """
 
 from __future__ import annotations
@@ -125,11 +127,15 @@ class Pathwise(Part):
         return [x], [g]
 
 
-class ScoreFunction(Part):
-    """The likelihood-ratio part: (cost-to-go - baseline) times d log p.
+class ScoreFunctionReference(Part):
+    """The likelihood-ratio part as the formula reads: the log-density of the
+    detached sample, times the advantage ``(cost-to-go - baseline) / N``, handed
+    to autograd, which takes it to the distribution's parameters.
 
     ``density(node, x)`` gives the distribution whose log-density is used; by
-    default the node's own distribution.
+    default the node's own distribution. :class:`~.score_fast.ScoreFunction`
+    (LR's, TP's and GS's part) gives the same terms by faster routes and is
+    tested against this one on the same noise.
     """
 
     title = "LR (score function)"
@@ -148,83 +154,27 @@ class ScoreFunction(Part):
         self.density = density
 
     def forward(self, node, x, fp):
-        if self.density is not None:
-            dist = self.density(node, x)
-        elif node.dist is not None:
-            dist = node.dist
-        else:
+        dist = self.density(node, x) if self.density is not None else node.dist
+        if dist is None:
             raise ValueError(
                 "a score-function estimator needs a distribution; "
                 f"'{node.site}' is a {node.kind} node"
             )
-        if self.density is None and normal.is_normal(dist):
-            return  # the score is written out in terms()
         node.saved["logp"] = per_particle_sum(dist.log_prob(x.detach()))
 
     def terms(self, node, bp):
         cost = bp.cost(node)
         if cost is None:
             return [], []
-        b, w = self._advantage(node, cost, bp)
+        b, w = self.advantage(node, cost, bp)
         bp.note(node, "baseline", b)
-        if "logp" in node.saved:
-            return [node.saved["logp"]], [w]
-        dist = node.dist
-        return _normal_terms(
-            node,
-            *normal.score_cotangents(
-                w,
-                normal.standard_noise(node),
-                dist.scale.detach(),
-                dist.loc.requires_grad,
-                dist.scale.requires_grad,
-            ),
-        )
+        return [node.saved["logp"]], [w]
 
-    #: baselines that keep no state per node: their terms can be computed stacked
-    STATELESS = ("loo", "none")
-
-    def _advantage(self, node: Node, cost: torch.Tensor, bp: BackwardPass):
-        """The baseline and the cost-to-go's share ``(cost - baseline) / N``, weighted by
-        a coupled node upstream if any. Nodes before the same loss share one cost-to-go
-        tensor: a baseline that keeps no state and reads only the costs gives them all
-        the same share, computed once per pass."""
-        shared = (
-            self.baseline_name in self.STATELESS
-            and node.coupling is None
-            and node.weight is None
-            and not baselines.wants_inputs(self.baseline)
-        )
-        if shared:
-            key = ("advantage", self.baseline_name, id(cost))
-            seen = bp.scratch.get(key)
-            if seen is not None and seen[0] is cost:
-                return seen[1], seen[2]
+    def advantage(self, node: Node, cost: torch.Tensor, bp: BackwardPass):
+        """The baseline and the cost-to-go's share ``(cost - baseline) / N``,
+        weighted by a coupled node upstream if any."""
         b = group_baseline(node, self.baseline, cost, bp.state(node), self.options)
-        w = node.weighted((cost - b) / particles.count(cost.shape[0]))
-        if shared:  # holding the cost keeps its id from being reused within the pass
-            bp.scratch[key] = (cost, b, w)
-        return b, w
-
-    def defer(self, node: Node, bp: BackwardPass, weight: float) -> bool:
-        """Leave this node's terms to one stacked computation at the next delivery.
-
-        Nothing downstream waits for them (a score-function term reads no
-        gradient), so the terms of a run of nodes are computed together.
-        """
-        if (
-            self.density is not None
-            or "logp" in node.saved
-            or node.dist is None
-            or self.baseline_name not in self.STATELESS
-            or node.coupling is not None
-            or node.weight is not None
-        ):
-            return False
-        cost = bp.cost(node)
-        if cost is not None:
-            bp.defer(_score_terms_stacked, (node, cost, self, weight))
-        return True
+        return b, node.weighted((cost - b) / particles.count(cost.shape[0]))
 
 
 def group_baseline(node: Node, fn, cost: torch.Tensor, state: dict, options: dict):
@@ -238,84 +188,6 @@ def group_baseline(node: Node, fn, cost: torch.Tensor, state: dict, options: dic
         return fn(cost, state, options, *inputs)
     inputs = tuple(coupling.split(x)[:, 0] for x in inputs)  # a group's members share them
     return coupling.repeat(fn(coupling.means(cost), state, options, *inputs))
-
-
-def _normal_terms(node, g_loc, g_scale) -> Terms:
-    tensors, grads = [], []
-    for t, g in ((node.dist.loc, g_loc), (node.dist.scale, g_scale)):
-        if t.requires_grad:
-            tensors.append(t)
-            grads.append(g)
-    return tensors, grads
-
-
-def _score_terms_stacked(items, bp: BackwardPass) -> None:
-    """The deferred score terms of many nodes: one stacked computation per group
-    of nodes with the same shapes, baseline and weight."""
-    groups: dict[tuple, list] = {}
-    for node, cost, part, weight in items:
-        x, dist = node.saved["value"], node.dist
-        key = (
-            part.baseline_name,
-            tuple(x.shape),
-            x.dtype,
-            x.device,
-            weight,
-            dist.loc.requires_grad,
-            dist.scale.requires_grad,
-        )
-        groups.setdefault(key, []).append((node, cost, part))
-    for (*_, weight, want_loc, want_scale), members in groups.items():
-        part = members[0][2]
-        nodes = [node for node, _, _ in members]
-        # nodes before the same loss share one cost-to-go tensor, and a program's
-        # noise scale is often one tensor broadcast to every node: each is computed
-        # with once, not once per node
-        costs, rows = _distinct([cost for _, cost, _ in members], id)
-        b = part.baseline(costs, {}, part.options)
-        w = weight * (costs - b) / particles.count(costs.shape[-1])
-        w, b = _per_node(w, rows), _per_node(b, rows)
-        scales = _per_node(*_distinct([n.dist.scale.detach() for n in nodes], _same_values))
-        g_loc, g_scale = normal.score_cotangents(
-            w,
-            torch.stack([normal.standard_noise(n).detach() for n in nodes]),
-            scales,
-            want_loc,
-            want_scale,
-        )
-        if not bp.quiet:  # notes are for observers
-            for k, node in enumerate(nodes):
-                bp.note(node, "baseline", b[k if b.shape[0] > 1 else 0])
-        if g_loc is not None:
-            bp.backprop_each(nodes, [n.dist.loc for n in nodes], g_loc)
-        if g_scale is not None:
-            bp.backprop_each(nodes, [n.dist.scale for n in nodes], g_scale)
-
-
-def _distinct(tensors: list[torch.Tensor], identity) -> tuple[torch.Tensor, list | None]:
-    """The distinct ``tensors`` stacked, and which row is each tensor's (None when
-    every tensor has its own row, or one row stands for all and broadcasts)."""
-    keys: dict = {}
-    distinct: list[torch.Tensor] = []
-    rows = []
-    for t in tensors:
-        row = keys.setdefault(identity(t), len(keys))
-        if row == len(distinct):  # a new one
-            distinct.append(t)
-        rows.append(row)
-    stacked = torch.stack(distinct)
-    return stacked, (None if len(distinct) in (1, len(tensors)) else rows)
-
-
-def _per_node(stacked: torch.Tensor, rows: list | None) -> torch.Tensor:
-    """One row per node from :func:`_distinct`'s rows (no index tensor: on a GPU
-    one would be copied from the host)."""
-    return stacked if rows is None else torch.stack([stacked[k] for k in rows])
-
-
-def _same_values(t: torch.Tensor) -> tuple:
-    """Tensors with this key hold the same numbers (views of one memory, laid out alike)."""
-    return (t.data_ptr(), t.shape, t.stride(), t.dtype, t.device)
 
 
 class Composite(Propagator):

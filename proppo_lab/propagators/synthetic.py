@@ -144,8 +144,8 @@ class SyntheticGradient(Propagator):
             cut[i].grad if cut[i].grad is not None else torch.zeros_like(cut[i]) for i in sent
         ]
         target = _rows(arrived, n, x) * n
-        key = (SyntheticGradient, node.site)
-        later = bp.scratch.pop(key, None)  # the next boundary's (inputs, error), if any
+        errors = bp.scratch.synthetic_errors
+        later = errors.pop(node.site, None)  # the next boundary's (inputs, error), if any
         if later is not None and self.lam > 0:
             corrections = torch.autograd.grad(
                 later[0], [cut[i] for i in sent], later[1], retain_graph=True, allow_unused=True
@@ -154,7 +154,7 @@ class SyntheticGradient(Propagator):
                 c if c is not None else torch.zeros_like(a) for c, a in zip(corrections, arrived)
             ]
             target = target + self.lam * _rows(fixes, n, x) * n
-        bp.scratch[key] = (targets_to, [e / n for e in _split(target - prediction, targets_to)])
+        errors[node.site] = (targets_to, [e / n for e in _split(target - prediction, targets_to)])
 
         if self.sobolev:  # in units of the cost's spread: its large mean is no target
             cost = bp.cost(node)
