@@ -114,12 +114,25 @@ def test_bad_forward_calls_say_what_is_wrong(args, message):
         pm.forward("site", *args)
 
 
-def test_a_function_that_returns_no_tensor_names_the_node():
-    pm = pl.PropagationManager()
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "Backprop",
+        {"propagator": "Truncate", "options": {"k": 1}},  # instance 1 is cut
+        "Checkpoint",
+        "SyntheticGradient",  # every instance is decoupled
+    ],
+    ids=["Backprop", "Truncate", "Checkpoint", "SyntheticGradient"],
+)
+def test_a_function_that_returns_no_tensor_names_the_node(spec):
+    lin = torch.nn.Linear(2, 2)
+    x = torch.ones(3, 2)
+    pm = pl.PropagationManager(plan={"pair": spec})
+    pm.forward("pair", lin, x)  # instance 0 returns a tensor
     with pytest.raises(pl.PropagationError) as err:
-        pm.forward("bad", lambda t: t.tolist(), torch.ones(2))
-    assert err.value.site == "bad" and err.value.instance == 0
-    assert "returned list, not a tensor" in str(err.value)
+        pm.forward("pair", lambda t: (lin(t), t), x)
+    assert err.value.site == "pair" and err.value.instance == 1
+    assert "returned tuple, not a tensor" in str(err.value)
 
 
 def test_the_graph_names_the_function_and_its_parameters():

@@ -167,6 +167,84 @@ def test_untrained_synthetic_gradients_are_truncation():
         torch.testing.assert_close(got[name], want[name])
 
 
+class _EncodedRNN:
+    """Issue 21's RNN whose every step reads a learned encoding of its observation:
+    truncation must cut the state only, the encoder keeps its gradient at the cuts."""
+
+    def __init__(self):
+        torch.manual_seed(0)
+        self.enc, self.cell = nn.Linear(2, 3), nn.RNNCell(3, 4)
+        self.obs = torch.randn(9, 6, 2)
+        self.codes, self.outputs = [], []  # the last run's encodings and states (grads kept)
+
+    def __call__(self, pm):
+        pm.param("enc", self.enc)
+        pm.param("cell", self.cell)
+        self.codes, self.outputs = [], []
+        h = torch.zeros(6, 4)
+        for x in self.obs:
+            code = self.enc(x)
+            code.retain_grad()
+            h = pm.forward("state", self.cell, code, h)
+            h.retain_grad()
+            self.codes.append(code)
+            self.outputs.append(h)
+            pm.loss("cost", (h**2).sum(-1))
+
+    def plain(self, cuts=(3, 6)) -> dict[str, torch.Tensor]:
+        """Truncated BPTT in plain PyTorch: only h is detached before the steps ``cuts``."""
+        self.enc.zero_grad()
+        self.cell.zero_grad()
+        h, total = torch.zeros(6, 4), 0.0
+        for t, x in enumerate(self.obs):
+            if t in cuts:
+                h = h.detach()
+            h = self.cell(self.enc(x), h)
+            total = total + (h**2).sum(-1).mean()
+        total.backward()
+        named = {
+            **dict(self.enc.named_parameters(prefix="enc")),
+            **dict(self.cell.named_parameters(prefix="cell")),
+        }
+        return {n: p.grad.clone() for n, p in named.items()}
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"propagator": "Truncate", "options": {"k": 3}},
+        # untrained, its predictor sends zeros across the cuts: truncated BPTT
+        {"propagator": "SyntheticGradient", "options": {"every": 3}},
+    ],
+    ids=["Truncate", "SyntheticGradient"],
+)
+def test_truncation_cuts_only_the_state_a_learned_encoder_keeps_its_gradient(spec):
+    rnn = _EncodedRNN()
+    got = pl.PropagationManager(plan={"state": spec}).estimate(rnn)
+    want = rnn.plain()
+    for name in want:
+        torch.testing.assert_close(got[name], want[name])
+
+
+def test_trained_synthetic_gradients_send_a_steps_own_inputs_their_true_gradient():
+    """With trained predictors (non-zero guesses), at the decoupled steps 0, 3, 6 the
+    encoding still gets the gradient that reached the step's output, carried through
+    the cell (its vector-Jacobian product); only the state gets a guess."""
+    rnn = _EncodedRNN()
+    pm = pl.PropagationManager(
+        plan={"state": {"propagator": "SyntheticGradient", "options": {"every": 3}}}
+    )
+    for _ in range(5):
+        pm.estimate(rnn)
+    assert pm._state[("state", 3)]["target"].abs().sum() > 0  # trained: guesses are not zero
+    h = torch.zeros(6, 4)
+    for t, (code, out) in enumerate(zip(rnn.codes, rnn.outputs)):
+        x = code.detach().requires_grad_()
+        (want,) = torch.autograd.grad(rnn.cell(x, h), x, out.grad)
+        torch.testing.assert_close(code.grad, want, msg=f"step {t}")
+        h = out.detach()
+
+
 @pytest.mark.parametrize("lam", [0.0, 1.0])
 def test_bp_lambda_one_trains_on_the_true_gradient(lam):
     """λ = 1: every boundary's training target is backprop's gradient at its input

@@ -10,7 +10,7 @@ so recording a node costs almost nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -97,16 +97,18 @@ class Node:
     def inputs(self, value: tuple[torch.Tensor, ...]) -> None:
         self._inputs = tuple(value)
 
-    def evaluate(self) -> torch.Tensor:
+    def evaluate(self, inputs: Sequence[torch.Tensor] | None = None) -> torch.Tensor:
         """A forward node's value as the program wrote it: the function applied
-        to its inputs (a function node) or the value it was given.
+        to its inputs (a function node) or the value it was given; ``inputs``:
+        the same inputs changed (some detached, as truncation cuts them).
 
         Propagators that do not care how the value was made call this; those
         that replace the function's backward map call ``node.function`` themselves.
         """
+        inputs = self.inputs if inputs is None else inputs
         if self.function is None:
-            return self.inputs[0]
-        out = self.function(*self.inputs)
+            return inputs[0]
+        out = self.function(*inputs)
         if not isinstance(out, torch.Tensor):
             raise TypeError(
                 f"the function {self.function_name} returned {type(out).__name__}, not a tensor"
@@ -165,3 +167,22 @@ def forward_arguments(site: str, fn, inputs: tuple) -> tuple[tuple[torch.Tensor,
                 "a tensor; bind constants into the function (functools.partial)"
             )
     return tuple(inputs), fn
+
+
+def previous_instance(node: Node) -> Node | None:
+    """The node recorded at the previous instance of ``node``'s site in this
+    iteration (None at instance 0): the walk back along the tape stops at the
+    first node of the same site, so it costs the nodes recorded in between."""
+    before = node.prev
+    while before is not None and before.site != node.site:
+        before = before.prev
+    return before
+
+
+def chained_slot(node: Node, before: Node | None) -> int | None:
+    """Which of ``node``'s inputs *is* ``before``'s output (None: none is): in a
+    recurrent loop ``h = pm.forward(site, cell, x_t, h)`` the state that each
+    step hands the next, as opposed to the step's own inputs."""
+    if before is None or before.output is None:
+        return None
+    return next((i for i, t in enumerate(node.inputs) if t is before.output), None)

@@ -30,10 +30,11 @@ class Backprop(Propagator):
         return passed_through(node, fp)
 
 
-def passed_through(node, fp):
+def passed_through(node, fp, inputs=None):
     """A forward node's value with the gradient flowing through it untouched, as
-    Backprop serves it (also the uncut instances of Truncate and SyntheticGradient)."""
-    x = node.evaluate()
+    Backprop serves it (also the uncut instances of Truncate and SyntheticGradient);
+    ``inputs``: run on these instead of the node's own (Truncate's, state detached)."""
+    x = node.evaluate(inputs)
     # a view gives the node an autograd identity of its own (for drawing edges)
     return fp.watch(node, x.view_as(x)) if x.requires_grad else x
 

@@ -4,10 +4,16 @@ sends upstream replaces the gradient itself.
 
 **What is sent.** At a node ``pm.forward(site, fn, *inputs)`` (or a plain value) the
 propagator runs ``fn`` on *detached* inputs, so no gradient from downstream crosses
-the node. Instead each input that needs a gradient receives a prediction
+the node. Instead the recurrent state, the input that is the previous instance's
+output (:func:`~proppo_lab.core.node.chained_slot`; at instance 0 the initial state,
+in the place where instance 1 takes instance 0's output), receives a prediction
 M(inputs), made by a small network from the inputs' values alone. It needs nothing
-from downstream: in an asynchronous system upstream could use it at once. The
-function's own parameters keep their true gradient.
+from downstream: in an asynchronous system upstream could use it at once. The step's
+other inputs (an encoding of its observation) get the gradient that reached them
+through the function, as under Backprop, and the function's own parameters keep
+their true gradient. A site whose instances are not chained (a layer that runs once)
+has no state: every input that needs a gradient gets a prediction (a decoupled
+neural interface).
 
 **How M learns.** The gradient that downstream sends to the detached inputs still
 arrives in this engine, one backward pass later than the prediction would be used:
@@ -45,6 +51,7 @@ from __future__ import annotations
 import torch
 
 from .. import losses
+from ..core.node import chained_slot, previous_instance
 from ..core.options import Option
 from ..core.propagator import Propagator
 from ..core.registry import register
@@ -93,8 +100,10 @@ def _split(flat: torch.Tensor, like: list[torch.Tensor]) -> list[torch.Tensor]:
 )
 class SyntheticGradient(Propagator):
     """Synthetic gradients (Jaderberg et al. 2017) with BP(λ): the node runs its
-    function on detached inputs and sends upstream a learned prediction of their
-    gradient, made from their values only. The predictor (a small network in the
+    function on detached inputs and sends its recurrent state (the input that is the
+    previous instance's output; every input where there is none) a learned prediction
+    of its gradient, made from the inputs' values only; the other inputs get their
+    true gradient. The predictor (a small network in the
     node's state) is trained after each pass on the gradient that did arrive,
     which bootstraps from later synthetic gradients (lam mixes in the true gradient:
     λ = 1 trains on it exactly). every=k decouples only instances 0, k, 2k, ...:
@@ -113,6 +122,14 @@ class SyntheticGradient(Propagator):
         return node.instance % self.every == 0
 
     def forward(self, node, fp):
+        # which input is the recurrent state (None: an interface, all are decoupled);
+        # instance 0 learns it from instance 1: its initial state sits in the same place
+        node.saved["recurrent"] = None
+        if node.instance == 1 or (node.instance and self._decoupled(node)):
+            before = previous_instance(node)
+            node.saved["recurrent"] = chained_slot(node, before)
+            if node.instance == 1 and before is not None and before.propagator is self:
+                before.saved["recurrent"] = node.saved["recurrent"]
         if not self._decoupled(node):
             return passed_through(node, fp)
         cut = [
@@ -121,14 +138,24 @@ class SyntheticGradient(Propagator):
         ]
         node.saved["cut"] = cut
         with torch.enable_grad():
-            return node.function(*cut) if node.function is not None else cut[0].view_as(cut[0])
+            out = node.evaluate(cut)
+        return out if node.function is not None else out.view_as(out)
 
     def backward(self, node, bp):
         if not self._decoupled(node):
             return
         cut, inputs = node.saved["cut"], node.inputs
-        sent = [i for i, t in enumerate(cut) if t.requires_grad]
-        if not sent:  # a constant input (an RNN's zero state): nothing to predict
+        recurrent = node.saved["recurrent"]  # None: an interface, every input is decoupled
+        needed = [i for i, t in enumerate(cut) if t.requires_grad]
+        through = [i for i in needed if recurrent is not None and i != recurrent]
+        # the step's own inputs keep their true gradient: what reached them through the function
+        bp.backprop(
+            node,
+            [inputs[i] for i in through if cut[i].grad is not None],
+            [cut[i].grad for i in through if cut[i].grad is not None],
+        )
+        sent = [i for i in needed if i not in through]
+        if not sent:  # a constant state (an RNN's zero state): nothing to predict
             return
         targets_to = [inputs[i] for i in sent]
         n = targets_to[0].shape[0]
