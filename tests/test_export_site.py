@@ -177,6 +177,27 @@ def test_title_and_summary():
     assert summary.endswith("policy search through models.")
 
 
+def test_a_summary_ends_at_a_sentence_not_at_a_colon():
+    """A first paragraph that introduces a formula or a list ends in ':' (tutorials 2
+    and 3 do); the card shows the clause with a full stop, not a dangling colon."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_markdown_cell(
+            "# A title\n\nA propagator decides two things\nfor every node it serves:\n\n"
+            "* **forward**: what the program receives;\n* **backward**: what goes upstream."
+        )
+    ]
+    assert site.title_and_summary(nb) == (
+        "A title",
+        "A propagator decides two things for every node it serves.",
+    )
+    for path in TUTORIALS:
+        summary = site.title_and_summary(nbformat.read(path, as_version=4))[1]
+        assert summary.endswith("."), f"{path.name}: {summary!r}"
+
+
 def test_published_runs_start_from_the_labs_parameters():
     """Runs are made from the parameters the Lab started with, under each plan, and the
     program gets its parameters back; series are thinned to MAX_POINTS."""

@@ -282,3 +282,17 @@ def test_register_docstring_example_runs(clean_registry):
     grads = pl.PropagationManager({"x1": "LRema"}, default="RP").estimate(system)
     assert all(torch.isfinite(v).all() for v in grads.values())
     assert pl.catalogue()[-1]["name"] == "LRema"
+
+
+def test_the_exported_palette_shows_each_propagators_whole_doc():
+    """An exported page's palette tooltip is the propagator's doc as one paragraph, not its
+    first hard-wrapped line (RP's stopped at "…the sample is written as a")."""
+    from proppo_lab.lab import publish
+
+    palette = publish._palette([{"kind": "sample"}, {"kind": "forward"}])
+    assert {p["name"] for p in palette} >= set(BUILTINS)
+    docs = {e["name"]: " ".join(e["doc"].split()) for e in pl.catalogue()}
+    for entry in palette:
+        assert entry["doc"] == docs[entry["name"]], entry["name"]
+        if entry["name"] in BUILTINS:
+            assert entry["doc"].endswith("."), (entry["name"], entry["doc"])

@@ -196,7 +196,9 @@ def _palette(nodes: Sequence[Mapping]) -> list[dict]:
             "colour": e.colour,
             "text": text_colour(e.colour),
             "kinds": [k for k in e.kinds if k in kinds],
-            "doc": (e.doc or "").strip().split("\n")[0],
+            # the whole doc, as the live palette shows it: its first line stops mid-sentence
+            # where the docstring wraps, and "et al." defeats cutting at a full stop
+            "doc": " ".join((e.doc or "").split()),
         }
         for e in registry.entries()
         if kinds & set(e.kinds)

@@ -116,7 +116,12 @@ def _read(path: Path, execute_first: bool, timeout: int, kernel_name: str | None
 
 def title_and_summary(nb: nbformat.NotebookNode) -> tuple[str, str]:
     """The first markdown heading, and the first sentence of the text after it
-    (markdown, maths included, left for the index to render)."""
+    (markdown, maths included, left for the index to render).
+
+    A paragraph that ends in a colon introduces what follows it (a formula, a
+    list) and has no full stop of its own; the card does not show what follows,
+    so its summary ends at the colon's clause, with a full stop.
+    """
     text = "\n\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
     heading = re.search(r"^#\s+(.+)$", text, re.M)
     title = heading.group(1).strip() if heading else "Untitled notebook"
@@ -129,7 +134,10 @@ def title_and_summary(nb: nbformat.NotebookNode) -> tuple[str, str]:
         in_maths ^= ch == "$"
         if ch == "." and not in_maths and paragraph[i + 1 : i + 2] in ("", " ", "\n"):
             break
-    return title, " ".join("".join(sentence).split())
+    summary = " ".join("".join(sentence).split())
+    if summary.endswith(":"):
+        summary = summary[:-1] + "."
+    return title, summary
 
 
 def _is_prose(paragraph: str) -> bool:
