@@ -42,6 +42,16 @@ export function nodeShape(g: Element): SVGElement | null {
   return g.querySelector('ellipse, polygon, path, rect') as SVGElement | null;
 }
 
+/**
+ * A node's label lines as drawn: its <text> elements, wherever Graphviz put
+ * them (a node with a tooltip wraps them in <a>), but never the error badge's.
+ */
+export function labelTexts(g: Element): SVGTextElement[] {
+  return Array.from(g.querySelectorAll<SVGTextElement>('text')).filter(
+    t => !t.closest('.pl-error-badge')
+  );
+}
+
 /** Paint one node in a propagator's colour and record the propagator on it. */
 export function paintNode(
   g: SVGGElement,
@@ -54,9 +64,7 @@ export function paintNode(
     shape.setAttribute('fill', colour);
     shape.style.fill = colour;
     const ink = textColour(colour);
-    g.querySelectorAll(':scope > text').forEach(t =>
-      t.setAttribute('fill', ink)
-    );
+    labelTexts(g).forEach(t => t.setAttribute('fill', ink));
   }
 }
 

@@ -5,7 +5,7 @@
  * without a value keeps its propagator's colour. Values that span more than two
  * decades (the kernel says `log`) are spread over log10.
  */
-import { nodeShape, paintNode } from './annotate';
+import { labelTexts, nodeShape, paintNode } from './annotate';
 import { textColour } from './colour';
 import { h } from './dom';
 import { fmt } from './flows';
@@ -123,9 +123,7 @@ export function applyOverlay(
       shape.setAttribute('fill', fill);
       shape.style.fill = fill;
     }
-    g.querySelectorAll(':scope > text').forEach(t =>
-      t.setAttribute('fill', textColour(fill))
-    );
+    labelTexts(g).forEach(t => t.setAttribute('fill', textColour(fill)));
     g.setAttribute('data-overlay-value', String(v));
     g.setAttribute('data-overlay-fill', fill);
   }

@@ -8,7 +8,7 @@
  * drawn <text> elements and measured. Anything else (nodes, edges, edge
  * labels, the legend, the view) differs in the layout key and relays out.
  */
-import { nodeShape } from './annotate';
+import { labelTexts, nodeShape } from './annotate';
 
 const ATTRIBUTE = /(\w+)=("(?:[^"\\]|\\.)*"|[^\s\]]+)/g;
 const COLOURS = new Set(['fillcolor', 'fontcolor', 'color']);
@@ -79,9 +79,7 @@ export function relabel(
 ): boolean {
   for (const [id, g] of nodes) {
     const lines = labels.get(id);
-    const texts = Array.from(
-      g.querySelectorAll<SVGTextElement>(':scope > text')
-    );
+    const texts = labelTexts(g);
     if (!lines || lines.length !== texts.length) {
       return false;
     }
