@@ -83,6 +83,12 @@ class NonFiniteError(PropagationError):
     """A message or gradient at a node holds NaN or infinity."""
 
 
+class NonFiniteValue(ArithmeticError):
+    """NaN or infinity found where the node is not known (inside learned state, a
+    baseline): :func:`located` turns it into a :class:`NonFiniteError` at the node
+    whose propagator raised it."""
+
+
 def located(
     err: BaseException,
     node,
@@ -111,6 +117,8 @@ def located(
         "phase": phase,
         "iteration": iteration,
     }
+    if isinstance(err, NonFiniteValue):
+        return NonFiniteError(text, **where)
     try:
         out = _located_type(type(err))(text, **where)
     except Exception:  # this type does not combine with PropagationError

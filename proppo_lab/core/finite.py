@@ -7,6 +7,8 @@ from collections.abc import Sequence
 
 import torch
 
+from .errors import NonFiniteValue
+
 
 def finite_flags(values: Sequence[torch.Tensor]) -> torch.Tensor:
     """One flag per tensor, True where every element is finite.
@@ -46,3 +48,18 @@ def all_finite(values: Sequence[torch.Tensor]) -> bool:
         if math.isfinite(float(total)):
             return True
         return bool(finite_flags(values).all())
+
+
+def require_finite(what: str, *values: torch.Tensor) -> None:
+    """Raise :class:`NonFiniteValue` unless every value is finite (one host read on a GPU).
+
+    For state kept across iterations (learned networks, moving baselines): one
+    update from a NaN target poisons every later iteration, so it is checked
+    before anything changes, not in the pass's batched checks. The engine names
+    the node (:func:`~.errors.located`).
+    """
+    if values and not all_finite(values):
+        raise NonFiniteValue(
+            f"{what} is not finite (NaN or inf); the update is refused and the "
+            "learned state kept as it was"
+        )

@@ -281,7 +281,7 @@ class PropagationManager:
                 if quiet and prop.idle:  # nothing to do there; its cost-to-go is routed past
                     continue
                 if prop.reads_grad:
-                    bp.flush()
+                    bp.flush(before=node)
                 try:
                     prop.backward(node, bp)
                 except Exception as err:

@@ -11,7 +11,8 @@ the bookkeeping that keeps it cheap:
 * **deferred work**: terms no later node waits for are computed together
   (:meth:`BackwardPass.defer`), one stacked step for many nodes;
 * **finiteness checks**: batched, one host read per delivery on the CPU and one
-  per pass on a GPU, raising :class:`NonFiniteError` naming the node;
+  per pass on a GPU, raising :class:`NonFiniteError` naming the node; they
+  cover what autograd delivers to the named parameters too;
 * **per-particle shares** of the estimate, when the manager asks for them.
 """
 
@@ -99,6 +100,8 @@ class BackwardPass:
         self._grads: list[torch.Tensor] = []
         self._last_sender: Node | None = None
         self._checks: list[tuple[Node, str, torch.Tensor]] = []
+        #: the tape's end not yet covered by a delivery (see _check_params)
+        self._undelivered = len(manager._tape)
         #: finiteness flags computed on a GPU, read once when the pass finishes
         self._unread_flags: list[tuple[list, torch.Tensor]] = []
         #: the message_sent handlers for this whole pass (empty: no message events built)
@@ -217,10 +220,11 @@ class BackwardPass:
         self._grads.append(grads)
         self._last_sender = senders[-1]
 
-    def flush(self, last: bool = False) -> None:
+    def flush(self, last: bool = False, before: Node | None = None) -> None:
         """Deliver pending gradient terms in one autograd call.
 
-        A segment of the graph can feed several nodes (``s = 0.9 * s + a``
+        ``before``: the node about to read its gradient (None: the end of the
+        pass). A segment of the graph can feed several nodes (``s = 0.9 * s + a``
         feeds both the cost and the next node), so every delivery but the
         last keeps the graph; it is dropped with the tape.
         """
@@ -242,6 +246,31 @@ class BackwardPass:
                 iteration=self.manager.iteration,
                 message=f"autograd failed delivering gradients: {err}",
             ) from err
+        self._check_params(before)
+
+    def _check_params(self, before: Node | None) -> None:
+        """Queue a check of the named parameters' gradients after a delivery.
+
+        A function whose forward is finite can still give NaN going back
+        (``torch.where(h > 100, torch.sqrt(h - 100), h)``: the branch not taken
+        has an infinite derivative times 0). Messages are checked before
+        delivery; this checks what autograd made of them at the parameters.
+        The terms went back through the function nodes recorded between
+        ``before`` and the previous delivery; the error names the latest of
+        them, where a NaN appears first going back (the sender when there is none).
+        """
+        low = before.index if before is not None else 0
+        window, self._undelivered = self.manager._tape[low : self._undelivered], low
+        if not self.manager.check_finite:
+            return
+        through = next((n for n in reversed(window) if n.kind == "forward"), self._last_sender)
+        for name, p in self.manager.params.items():
+            if p.grad is not None:
+                what = (
+                    f"gradient delivered to parameter '{name}' (autograd going back "
+                    "through this node's function or an earlier one)"
+                )
+                self._checks.append((through, what, p.grad))
 
     # -- checks -----------------------------------------------------------
     def check(self, node: Node | list[Node], what: str, value: torch.Tensor) -> None:

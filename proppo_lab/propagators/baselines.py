@@ -20,6 +20,7 @@ from typing import Any
 import torch
 
 from ..core import particles
+from ..core.finite import require_finite
 from . import learned as learned_state
 
 BaselineFn = Callable[[torch.Tensor, dict, dict], torch.Tensor]
@@ -108,6 +109,7 @@ def moving_average(cost: torch.Tensor, state: dict, options: dict[str, Any]) -> 
     previous = state.get("ema")
     b = torch.zeros_like(cost) if previous is None else previous.expand_as(cost)
     mean = particles.mean(cost.detach().reshape(-1))
+    require_finite("the cost-to-go the moving baseline averages", mean)
     state["ema"] = mean if previous is None else decay * previous + (1 - decay) * mean
     return b
 

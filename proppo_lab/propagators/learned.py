@@ -9,6 +9,10 @@ A network is built on first use on the device and dtype of the tensors it
 serves, and rebuilt (fresh weights) when its *signature* changes: the node's
 shape, device or dtype, or the options that shape the network. A rebuild is
 a fresh start, not an error: a node whose shape changes has a new problem.
+
+State is never updated from a non-finite value: :func:`track_cost` and
+:func:`step` refuse NaN and infinity before changing anything (the error names
+the node), so one bad iteration leaves the learned state as it was.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from collections.abc import Callable, Hashable
 
 import torch
 from torch import nn
+
+from ..core.finite import require_finite
 
 
 def zeroed(layer: nn.Linear) -> nn.Linear:
@@ -69,6 +75,7 @@ def cost_scale(state: dict, like: torch.Tensor) -> tuple[torch.Tensor, torch.Ten
 def track_cost(state: dict, cost: torch.Tensor, decay: float) -> tuple[torch.Tensor, torch.Tensor]:
     """Fold this iteration's costs into the moving (mean, spread); returns the new pair."""
     c = cost.detach()
+    require_finite("the cost-to-go a learned module is fitted to", c)
     mean, var = c.mean(), ((c - c.mean()) ** 2).mean()
     if "cost_mean" in state:
         mean = decay * state["cost_mean"] + (1 - decay) * mean
@@ -82,12 +89,18 @@ def track_cost(state: dict, cost: torch.Tensor, decay: float) -> tuple[torch.Ten
 def step(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
     """One optimiser step on ``loss``, touching only the optimiser's own parameters.
 
-    ``autograd.grad`` rather than ``loss.backward()``: the loss may hang on a
+    Refused (NonFiniteValue, nothing changed) when the loss or a gradient is
+    not finite. ``autograd.grad`` rather than ``loss.backward()``: the loss may hang on a
     graph that also reaches the program's parameters, whose ``.grad`` must
     hold the gradient estimate and nothing else.
     """
     params = [p for group in optimizer.param_groups for p in group["params"] if p.requires_grad]
     grads = torch.autograd.grad(loss, params, allow_unused=True)
+    require_finite(
+        "a learned module's training loss or its gradient",
+        loss.detach(),
+        *(g for g in grads if g is not None),
+    )
     for p, g in zip(params, grads):
         p.grad = g
     optimizer.step()

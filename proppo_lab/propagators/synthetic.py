@@ -51,6 +51,7 @@ from __future__ import annotations
 import torch
 
 from .. import losses
+from ..core.finite import require_finite
 from ..core.node import chained_slot, previous_instance
 from ..core.options import Option
 from ..core.propagator import Propagator
@@ -181,6 +182,8 @@ class SyntheticGradient(Propagator):
                 c if c is not None else torch.zeros_like(a) for c, a in zip(corrections, arrived)
             ]
             target = target + self.lam * _rows(fixes, n, x) * n
+        # what the predictor is fitted to: a NaN here would poison it for good
+        require_finite("the synthetic-gradient target (the gradient that reached the node)", target)
         errors[node.site] = (targets_to, [e / n for e in _split(target - prediction, targets_to)])
 
         if self.sobolev:  # in units of the cost's spread: its large mean is no target
